@@ -1,0 +1,1 @@
+"""Device transports and runners (``edgebert.devices``): one module per transport."""

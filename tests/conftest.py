@@ -85,3 +85,34 @@ def sentiment_csv(tmp_path_factory) -> Path:
         w.writerow(["text", "label"])
         w.writerows(sentiment_rows(200))
     return path
+
+
+@pytest.fixture(scope="session")
+def export_inputs(hf_bert_dir):
+    """A tiny classifier plus real-token calibration batches at seq len 32 (with padding)."""
+    from edgebert.data import Example, encode, load_tokenizer
+    from edgebert.model import load_model
+
+    model = load_model(hf_bert_dir)
+    tok = load_tokenizer(hf_bert_dir)
+    rows = sentiment_rows(24, seed=5)
+    enc = encode(tok, [Example(t, l) for t, l in rows], 32, ["neg", "pos"])
+    batches = [{n: getattr(enc, n)[i:i + 1] for n in ("input_ids", "attention_mask", "token_type_ids")}
+               for i in range(len(enc))]
+    return model, batches
+
+
+@pytest.fixture
+def export_request(export_inputs, tmp_path):
+    """Factory: ExportRequest for the tiny model into a fresh folder."""
+    from edgebert.exporters import ExportRequest
+
+    model, batches = export_inputs
+
+    def make(quantize="none", float_modules=(), calibration=None):
+        out = tmp_path / f"art-{quantize}-{len(list(tmp_path.iterdir()))}"
+        out.mkdir()
+        return ExportRequest(model, 32, quantize, batches[:16] if calibration is None else calibration, out,
+                             float_modules=list(float_modules))
+
+    return make

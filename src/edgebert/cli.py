@@ -37,7 +37,8 @@ def _quiet_libraries() -> None:
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    for name in ("torchao", "torch.utils._pytree", "coremltools", "executorch"):
+    for name in ("torchao", "torch.utils._pytree", "coremltools", "executorch", "torch.onnx", "onnxscript",
+                 "onnxruntime", "root"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
@@ -127,6 +128,26 @@ def _resolve_data(data: Optional[Path], text_col, pair_col, label_col, label_nam
     return load_labelled(data, Columns(text_col, pair_col, label_col), label_names=label_names)
 
 
+def resolve_model_and_data(model: Optional[Path], data: Optional[Path], text_col=None, pair_col=None,
+                           label_col=None):
+    """The model folder (default: embedded teacher) and its labelled data.
+
+    Data defaults to the packaged Rotten Tomatoes only for models trained on it."""
+    from .data.default import ROTTEN_SOURCE
+    from .model import load_model
+
+    default_model = model is None
+    if default_model:
+        from .teacher import default_teacher
+
+        model = default_teacher()
+    loaded = load_model(model, require_head=True)
+    recorded = loaded.config.provenance.get("head_training", {})
+    if data is None and not (default_model or str(recorded.get("data", "")).startswith(ROTTEN_SOURCE)):
+        raise EdgebertError("no labelled data given for this model", "pass --data/--calibration FILE")
+    return Path(model), loaded, _resolve_data(data, text_col, pair_col, label_col, loaded.config.label_names)
+
+
 @app.command("eval")
 @user_errors
 def eval_cmd(
@@ -147,28 +168,17 @@ def eval_cmd(
     from .data import split
     from .evaluation import evaluate
     from .fsutil import atomic_write_json
-    from .model import load_model
 
-    from .data.default import ROTTEN_SOURCE
-
-    default_model = model is None
-    if default_model:
-        from .teacher import default_teacher
-
-        model = default_teacher()
-    loaded = load_model(model, require_head=True)
+    model, loaded, labelled = resolve_model_and_data(model, data, text_column, text_pair_column, label_column)
     recorded = loaded.config.provenance.get("head_training", {})
-    if data is None and not (default_model or str(recorded.get("data", "")).startswith(ROTTEN_SOURCE)):
-        raise EdgebertError("no --data given for this model", "pass --data FILE with labelled examples")
     seq_len = seq_len or int(recorded.get("max_seq_len", 128))
-    labelled = _resolve_data(data, text_column, text_pair_column, label_column, loaded.config.label_names)
     names = [s.strip() for s in splits.split(",") if s.strip()]
     parts = split(labelled, seed=seed)
     for n in names:
         parts.get(n)  # validate before the slow work
     report = evaluate(model, parts, names, max_seq_len=seq_len, latency_runs=latency_runs)
 
-    t = Table(title=f"{model}", title_justify="left")
+    t = Table(title=Path(model).name, title_justify="left")
     for col in ("split", "examples", "accuracy", "macro-F1", "truncated"):
         t.add_column(col, justify="right")
     for s in report.splits:
@@ -210,6 +220,18 @@ def teacher(
                         finetune_epochs=epochs)
     info = train_head(base or default_encoder_dir(), labelled, out_dir, cfg)
     out.print(f"teacher written to {info['out']}: dev accuracy {info['dev_accuracy']:.4f} in {info['seconds']} s")
+
+
+def _register_subcommands() -> None:
+    """Each feature area adds its own commands, so adding one is adding one module."""
+    from .compression.cli import register as register_compression
+    from .exporters_cli import register as register_export
+
+    register_compression(app)
+    register_export(app)
+
+
+_register_subcommands()
 
 
 def main() -> None:

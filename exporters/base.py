@@ -1,0 +1,126 @@
+"""The one interface every export target implements.
+
+A target turns an edgebert model into an artifact a phone runtime loads, runs it here when
+its runtime exists (so gates can check it), and says what precision really runs inside.
+Everything else (calibration data, gates, bundles, CLI) is shared and lives beside this.
+"""
+
+from __future__ import annotations
+
+import platform
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Protocol
+
+import numpy as np
+import torch
+
+from edgebert.errors import EdgebertError
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAME = "logits"
+
+
+class ExportError(EdgebertError):
+    """A model or option a target cannot export (names the op or setting)."""
+
+
+@dataclass
+class TensorSpec:
+    name: str
+    dtype: str  # numpy dtype name: int32, int64, float32, int8
+    shape: list[int | str]  # str entries are symbolic (e.g. "batch", "seq")
+
+
+@dataclass
+class ExportRequest:
+    """What to export. ``calibration`` batches are [1, seq_len] int64 tensors, already padded."""
+
+    model: torch.nn.Module
+    seq_len: int
+    quantize: str  # one of the target's quantize_modes
+    calibration: list[dict[str, torch.Tensor]]
+    out_dir: Path  # an empty temp folder owned by the caller; write the artifact here
+    float_modules: list[str] = field(default_factory=list)  # module names kept in float (sensitivity fallback)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def example_args(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b = self.calibration[0] if self.calibration else None
+        if b is None:
+            ids = torch.ones((1, self.seq_len), dtype=torch.long)
+            return ids, torch.ones_like(ids), torch.zeros_like(ids)
+        return b["input_ids"], b["attention_mask"], b["token_type_ids"]
+
+
+@dataclass
+class Artifact:
+    target: str
+    path: Path  # file, or folder for .mlpackage
+    precision: str  # fp32 | fp16 | int8 | int8-dynamic | int8-weights
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    # a torch callable with the artifact's numerics, when the artifact cannot run here (CoreML on Linux)
+    reference: Callable[..., torch.Tensor] | None = None
+    # output tensor quantization (scale, zero_point) when the model emits int8 (TFLite static int8)
+    output_quantization: tuple[float, int] | None = None
+    notes: list[str] = field(default_factory=list)
+    quantization: dict[str, Any] = field(default_factory=dict)  # scheme details for metadata.json
+    details: dict[str, Any] = field(default_factory=dict)  # facts only known at export time, for inspect()
+
+
+class Runner(Protocol):
+    """Runs one padded example; returns float32 logits of shape [1, num_labels]."""
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class Thresholds:
+    """Parity gate for one precision: all must hold on held-out examples."""
+
+    max_abs_diff: float | None
+    min_cosine: float
+    min_argmax_agreement: float
+
+
+DEFAULT_THRESHOLDS = {
+    "fp32": Thresholds(1e-4, 0.99999, 1.0),
+    "fp16": Thresholds(5e-2, 0.999, 0.98),
+    "int8": Thresholds(None, 0.98, 0.90),
+    "int8-dynamic": Thresholds(None, 0.98, 0.90),
+    "int8-weights": Thresholds(None, 0.99, 0.95),
+}
+
+
+class Exporter(ABC):
+    """Subclass, set the class attributes, decorate with ``@register_exporter``."""
+
+    target: ClassVar[str]
+    suffix: ClassVar[str]  # ".pte", ".tflite", ".mlpackage", ".onnx"
+    quantize_modes: ClassVar[tuple[str, ...]]  # first is the fp default, e.g. ("none", "int8")
+    export_modules: ClassVar[tuple[str, ...]]  # imported to export
+    runtime_modules: ClassVar[tuple[str, ...]] = ()  # imported to run here
+    install_hint: ClassVar[str] = "pip install -e . (edgebert's default install includes every target)"
+    runs_on: ClassVar[tuple[str, ...]] = ("Linux", "Darwin", "Windows")
+
+    def can_run_here(self) -> bool:
+        return platform.system() in self.runs_on
+
+    def thresholds(self, precision: str) -> Thresholds:
+        return DEFAULT_THRESHOLDS[precision]
+
+    @abstractmethod
+    def export(self, req: ExportRequest) -> Artifact:
+        """Write the artifact into ``req.out_dir`` and describe it."""
+
+    @abstractmethod
+    def runner(self, artifact: Artifact) -> Runner:
+        """A callable running the artifact in its own runtime (only if ``can_run_here``)."""
+
+    @abstractmethod
+    def inspect(self, artifact: Artifact) -> dict[str, Any]:
+        """What really runs: delegation share, tensor types, op precision census or QDQ coverage.
+
+        Must include ``"summary"`` (one sentence a user reads) and ``"int8_share"`` (0..1 of
+        the compute ops / weights that really run in int8; 0 for float artifacts)."""

@@ -1,0 +1,106 @@
+"""The bundle: everything a phone app needs next to the model, written atomically.
+
+    model.<ext>              the artifact
+    vocab.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json
+    edgebert_tokenizer.json  WordPiece settings an on-device tokenizer must reproduce
+    labels.txt               one label per line, in output order
+    metadata.json            inputs/outputs, seq len, quantization, calibration, gates, versions
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from edgebert import __version__
+from edgebert.fsutil import atomic_dir, sha256_file
+from edgebert.model.hf import TOKENIZER_FILES
+
+from .base import Artifact
+
+METADATA_VERSION = 1
+LIBRARIES = ("torch", "executorch", "torchao", "litert-torch", "ai-edge-litert", "coremltools", "onnx",
+             "onnxruntime", "onnxscript", "transformers", "tokenizers")
+
+
+def library_versions() -> dict[str, str]:
+    out = {"edgebert": __version__, "python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def tokenizer_settings(model_dir: Path, seq_len: int) -> dict[str, Any]:
+    """The WordPiece settings, read from tokenizer.json so they are the ones HF actually uses."""
+    settings: dict[str, Any] = {"type": "bert-wordpiece", "vocab_file": "vocab.txt", "max_seq_len": seq_len,
+                                "padding": "max_length", "truncation": "longest_first",
+                                "continuing_subword_prefix": "##", "max_input_chars_per_word": 100}
+    tj = model_dir / "tokenizer.json"
+    if tj.exists():
+        doc = json.loads(tj.read_text(encoding="utf-8"))
+        norm = doc.get("normalizer") or {}
+        if norm.get("type") == "BertNormalizer":
+            lower = bool(norm.get("lowercase", True))
+            strip = norm.get("strip_accents")
+            settings.update(do_lower_case=lower, strip_accents=lower if strip is None else bool(strip),
+                            tokenize_chinese_chars=bool(norm.get("handle_chinese_chars", True)),
+                            clean_text=bool(norm.get("clean_text", True)))
+        model = doc.get("model") or {}
+        settings["continuing_subword_prefix"] = model.get("continuing_subword_prefix", "##")
+        settings["max_input_chars_per_word"] = model.get("max_input_chars_per_word", 100)
+        settings["unk_token"] = model.get("unk_token", "[UNK]")
+    vocab = (model_dir / "vocab.txt").read_text(encoding="utf-8").splitlines() if (model_dir / "vocab.txt").exists() else []
+    ids = {tok: i for i, tok in enumerate(vocab)}
+    for name in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"):
+        if name in ids:
+            settings[f"{name.strip('[]').lower()}_id"] = ids[name]
+    return settings
+
+
+def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: list[str],
+                 metadata: dict[str, Any]) -> Path:
+    with atomic_dir(out) as tmp:
+        dest = tmp / artifact.path.name
+        if artifact.path.is_dir():
+            shutil.copytree(artifact.path, dest)
+        else:
+            shutil.copy2(artifact.path, dest)
+        for name in TOKENIZER_FILES:
+            if (model_dir / name).is_file():
+                shutil.copy2(model_dir / name, tmp / name)
+        seq_len = metadata["seq_len"]
+        (tmp / "edgebert_tokenizer.json").write_text(json.dumps(tokenizer_settings(model_dir, seq_len), indent=2) + "\n")
+        (tmp / "labels.txt").write_text("\n".join(label_names) + "\n")
+        size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()) if dest.is_dir() else dest.stat().st_size
+        doc = {
+            "format": "edgebert-bundle", "format_version": METADATA_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "target": artifact.target, "precision": artifact.precision,
+            "artifact": {"file": dest.name, "bytes": size,
+                         "sha256": None if dest.is_dir() else sha256_file(dest)},
+            "inputs": [vars(t) for t in artifact.inputs], "outputs": [vars(t) for t in artifact.outputs],
+            "output_quantization": (None if artifact.output_quantization is None else
+                                    {"scale": artifact.output_quantization[0],
+                                     "zero_point": artifact.output_quantization[1]}),
+            "labels": label_names, "quantization": artifact.quantization, "notes": artifact.notes,
+            **metadata, "versions": library_versions(),
+        }
+        (tmp / "metadata.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    return out
+
+
+def read_bundle(path: Path) -> dict[str, Any]:
+    from edgebert.errors import EdgebertError
+
+    meta = Path(path) / "metadata.json"
+    if not meta.exists():
+        raise EdgebertError(f"{path} is not an edgebert bundle (no metadata.json)", "pass a folder written by edgebert export")
+    return json.loads(meta.read_text())

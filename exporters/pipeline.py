@@ -1,0 +1,232 @@
+"""`export_model`: model folder + labelled data -> one gated bundle per target.
+
+For each target: export, run the artifact in its own runtime on held-out examples (parity
+against the edgebert PyTorch model) and on the eval split (task accuracy), and, when int8
+costs more than the accuracy budget, retry with the most int8-sensitive layers kept in
+float. Bundles that fail their gates are written as ``NAME.rejected`` with the reasons.
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgebert.data import LabelledData, encode, load_tokenizer, sample_calibration, split
+from edgebert.data.encoding import Encoded
+from edgebert.errors import DependencyError, EdgebertError
+from edgebert.fsutil import sha256_file
+from edgebert.model import load_model
+from edgebert.progress import console
+
+from . import get_exporter, target_names
+from .base import INPUT_NAMES, Artifact, Exporter, ExportRequest
+from .bundle import read_bundle, write_bundle
+from .gates import accuracy_gate, parity, run_examples
+
+# Embedding sums are precision-sensitive and cheap: always float (LayerNorm/Softmax are never quantized).
+DEFAULT_FLOAT_MODULES = ["embeddings"]
+FLOAT_PRECISIONS = ("fp32", "fp16")
+
+
+@dataclass
+class ExportOptions:
+    targets: list[str]
+    quantize: str = "none"  # none | int8 | a target-specific mode (int8-dynamic, int8-weights)
+    seq_len: int | None = None  # default: the length the model was trained at, else 128
+    calib_size: int = 128
+    calib_seed: int = 0
+    split_seed: int = 0
+    parity_examples: int = 64
+    eval_split: str = "test"
+    eval_limit: int | None = None
+    accuracy_budget: float = 1.0  # points of accuracy int8 may lose before the fallback
+    fallback: bool = True
+    max_fallback_steps: int = 3
+    float_modules: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BundleResult:
+    target: str
+    precision: str
+    path: Path
+    passed: bool
+    metadata: dict[str, Any]
+
+
+def require_target(exporter: Exporter) -> None:
+    for mod in exporter.export_modules:
+        try:
+            importlib.import_module(mod)
+        except Exception as exc:
+            raise DependencyError(f"cannot export {exporter.target}: {mod} does not import ({str(exc).splitlines()[0][:120]})",
+                                  exporter.install_hint) from None
+
+
+def _padded(enc: Encoded) -> dict[str, torch.Tensor]:
+    return {n: getattr(enc, n) for n in INPUT_NAMES}
+
+
+@torch.no_grad()
+def _torch_logits(model, enc: Encoded) -> np.ndarray:
+    out = [model(*(getattr(enc, n)[i:i + 64] for n in INPUT_NAMES)) for i in range(0, len(enc), 64)]
+    return torch.cat(out).float().numpy()
+
+
+class _Context:
+    """Everything shared by all targets of one export run (computed once)."""
+
+    def __init__(self, model_dir: Path, data: LabelledData, opts: ExportOptions):
+        self.model_dir = model_dir
+        self.model = load_model(model_dir, require_head=True)
+        self.labels = self.model.config.label_names
+        recorded = self.model.config.provenance.get("head_training", {}).get("max_seq_len")
+        self.seq_len = opts.seq_len or int(recorded or 128)
+        if self.seq_len > self.model.config.max_position_embeddings:
+            raise EdgebertError(f"--seq-len {self.seq_len} exceeds the model's "
+                                f"{self.model.config.max_position_embeddings} positions", "use a shorter --seq-len")
+        tok = load_tokenizer(model_dir)
+        parts = split(data, seed=opts.split_seed)
+        self.calib = sample_calibration(parts.get("train"), opts.calib_size, opts.calib_seed)
+        calib_enc = encode(tok, self.calib.examples, self.seq_len, self.labels)
+        self.calibration = [{n: getattr(calib_enc, n)[i:i + 1] for n in INPUT_NAMES} for i in range(len(calib_enc))]
+        self.parity_enc = encode(tok, parts.get("dev")[:opts.parity_examples], self.seq_len, self.labels)
+        eval_examples = parts.get(opts.eval_split)[:opts.eval_limit]
+        self.eval_enc = encode(tok, eval_examples, self.seq_len, self.labels)
+        self.parity_ref = _torch_logits(self.model, self.parity_enc)
+        self.eval_ref = _torch_logits(self.model, self.eval_enc)
+        self.eval_split = opts.eval_split
+        self.source = {"path": str(model_dir.resolve()), "sha256": _weights_hash(model_dir),
+                       "parameters": self.model.num_parameters()}
+        self.calibration_meta = {"source": data.source, "split": "train", "size": len(self.calib),
+                                 "seed": self.calib.seed, "sha256": self.calib.sha256,
+                                 "truncated": calib_enc.truncated}
+        self._sensitivity = None
+
+    def sensitivity(self):
+        if self._sensitivity is None:
+            from .sensitivity import measure
+
+            console.print("measuring per-layer int8 sensitivity (Q-BERT style) ...")
+            held = _padded(self.parity_enc)
+            self._sensitivity = measure(self.model, self.calibration, held, tuple(v[:1] for v in held.values()))
+        return self._sensitivity
+
+
+def _weights_hash(model_dir: Path) -> str:
+    files = sorted(model_dir.glob("*.safetensors"))
+    return sha256_file(files[0]) if len(files) == 1 else ",".join(sha256_file(f) for f in files)
+
+
+def _gate(exporter: Exporter, art: Artifact, ctx: _Context, opts: ExportOptions) -> dict[str, Any]:
+    """Parity + accuracy in the artifact's own runtime; a torch reference graph where it cannot run."""
+    if exporter.can_run_here():
+        run = exporter.runner(art)
+        where = f"{exporter.target} runtime on {platform.system()} {platform.machine()}"
+    elif art.reference is not None:
+        ref = art.reference
+
+        def run(ids, mask, types):
+            with torch.no_grad():
+                return ref(*(torch.from_numpy(np.asarray(a, dtype=np.int64)) for a in (ids, mask, types))).float().numpy()
+
+        where = (f"torch graph with the artifact's quantization ({exporter.target} runtime needs "
+                 f"{'/'.join(exporter.runs_on)}; the artifact itself is checked structurally)")
+    else:
+        return {"verified_in": "not runnable here; structural checks only", "parity": None, "accuracy": None,
+                "passed": True, "runtime_checked": False}
+    t0 = time.time()
+    got = run_examples(run, ctx.parity_enc, f"{exporter.target}-{art.precision}: parity")
+    par = parity(got, ctx.parity_ref, exporter.thresholds(art.precision))
+    logits = run_examples(run, ctx.eval_enc, f"{exporter.target}-{art.precision}: accuracy")
+    budget = opts.accuracy_budget if art.precision not in FLOAT_PRECISIONS else 0.5
+    acc = accuracy_gate(ctx.eval_split, logits, ctx.eval_ref, ctx.eval_enc.labels.numpy(), budget)
+    return {"verified_in": where, "parity": par.to_dict(), "accuracy": acc.to_dict(),
+            "passed": par.passed and acc.passed, "runtime_checked": exporter.can_run_here(),
+            "seconds": round(time.time() - t0, 1)}
+
+
+def _export_once(exporter: Exporter, ctx: _Context, quantize: str, float_modules: list[str], work: Path):
+    sub = Path(tempfile.mkdtemp(dir=work))
+    req = ExportRequest(ctx.model, ctx.seq_len, quantize, ctx.calibration, sub, float_modules=float_modules)
+    t0 = time.time()
+    art = exporter.export(req)
+    return art, round(time.time() - t0, 1)
+
+
+def export_target(target: str, ctx: _Context, out_dir: Path, opts: ExportOptions) -> BundleResult:
+    exporter = get_exporter(target)
+    require_target(exporter)
+    quantize = opts.quantize
+    if quantize not in exporter.quantize_modes:
+        raise EdgebertError(f"target {target} does not support --quantize {quantize}",
+                            f"use one of {', '.join(exporter.quantize_modes)}")
+    float_modules = list(dict.fromkeys(DEFAULT_FLOAT_MODULES + opts.float_modules)) if quantize != "none" else []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{target}-work-") as work:
+        console.print(f"[bold]{target}[/]: exporting ({quantize}) at seq len {ctx.seq_len} ...")
+        art, secs = _export_once(exporter, ctx, quantize, float_modules, Path(work))
+        gates = _gate(exporter, art, ctx, opts)
+        attempts = [{"float_modules": float_modules, "export_seconds": secs, "gates": gates}]
+        needs_fallback = (art.precision not in FLOAT_PRECISIONS and gates.get("accuracy") is not None
+                          and not gates["accuracy"]["passed"])
+        if needs_fallback and opts.fallback:
+            ranking = [s.module for s in ctx.sensitivity() if s.module not in float_modules]
+            for module in ranking[:opts.max_fallback_steps]:
+                float_modules = float_modules + [module]
+                console.print(f"{target}: int8 lost {gates['accuracy']['drop_points']:.2f} points "
+                              f"(budget {opts.accuracy_budget}); retrying with {module} in float")
+                art, secs = _export_once(exporter, ctx, quantize, float_modules, Path(work))
+                gates = _gate(exporter, art, ctx, opts)
+                attempts.append({"float_modules": float_modules, "export_seconds": secs, "gates": gates})
+                if gates["passed"]:
+                    break
+        report = exporter.inspect(art)
+        passed = bool(gates["passed"])
+        reasons = _reasons(gates)
+        name = f"{target}-{art.precision}"
+        meta = {
+            "status": "passed" if passed else "rejected", "rejected_because": reasons,
+            "seq_len": ctx.seq_len, "source_checkpoint": ctx.source, "calibration": ctx.calibration_meta,
+            "float_modules": float_modules, "gates": gates, "fallback_attempts": attempts[1:],
+            "sensitivity": [asdict(s) for s in ctx._sensitivity] if ctx._sensitivity else None,
+            "precision_report": report,
+        }
+        dest = out_dir / (name if passed else f"{name}.rejected")
+        write_bundle(dest, art, ctx.model_dir, ctx.labels, meta)
+        meta["artifact_bytes"] = read_bundle(dest)["artifact"]["bytes"]
+    return BundleResult(target, art.precision, dest, passed, meta)
+
+
+def _reasons(gates: dict) -> list[str]:
+    out = []
+    par, acc = gates.get("parity"), gates.get("accuracy")
+    if par and not par["passed"]:
+        out.append(f"parity: max diff {par['max_abs_diff']:.3g}, min cosine {par['min_cosine']:.4f}, "
+                   f"argmax agreement {par['argmax_agreement']:.3f} vs thresholds {par['thresholds']}")
+    if acc and not acc["passed"]:
+        out.append(f"accuracy dropped {acc['drop_points']:.2f} points (budget {acc['budget_points']})")
+    return out
+
+
+def export_model(model_dir: str | Path, data: LabelledData, out_dir: str | Path, opts: ExportOptions) -> list[BundleResult]:
+    targets = target_names() if opts.targets == ["all"] else opts.targets
+    for t in targets:
+        get_exporter(t)  # unknown targets fail before any slow work
+    ctx = _Context(Path(model_dir), data, opts)
+    results = []
+    for t in targets:
+        exporter = get_exporter(t)
+        if opts.targets == ["all"] and opts.quantize not in exporter.quantize_modes:
+            console.print(f"[yellow]{t}: skipped, no --quantize {opts.quantize} mode[/]")
+            continue
+        results.append(export_target(t, ctx, Path(out_dir), opts))
+    return results

@@ -1,0 +1,84 @@
+"""Static int8 through torchao's PT2E flow, shared by every target that consumes a quantized graph.
+
+torch.export -> prepare_pt2e(quantizer) -> calibrate on real data -> convert_pt2e. The
+converted graph carries quantize/dequantize pairs with the calibrated scales, and runs in
+torch, so its numerics can be checked even where the target runtime cannot (CoreML).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import INPUT_NAMES, ExportError
+
+
+def export_program(model: torch.nn.Module, args: tuple, dynamic_shapes: Any = None) -> torch.export.ExportedProgram:
+    """torch.export with the failing op named in one line instead of a long trace."""
+    if not isinstance(model, torch.fx.GraphModule):  # converted PT2E graphs refuse .eval()
+        model.eval()
+    try:
+        return torch.export.export(model, args, dynamic_shapes=dynamic_shapes, strict=True)
+    except Exception as exc:  # torch raises many types here; all mean "this graph does not export"
+        first = next((l for l in str(exc).splitlines() if l.strip()), type(exc).__name__)
+        raise ExportError(f"torch.export failed: {first[:300]}",
+                          "the model uses an op or control flow torch.export cannot capture") from None
+
+
+def calibrate_and_convert(model: torch.nn.Module, args: tuple, quantizer, calibration: list[dict]) -> torch.fx.GraphModule:
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    if not calibration:
+        raise ExportError("the calibration set is empty", "pass --calibration DATA with at least one example")
+    prepared = prepare_pt2e(export_program(model, args).module(), quantizer)
+    with torch.no_grad():
+        for batch in calibration:
+            got = tuple(batch[n] for n in INPUT_NAMES)
+            if got[0].shape != args[0].shape:
+                raise ExportError(f"calibration batch shape {tuple(got[0].shape)} does not match "
+                                  f"the export shape {tuple(args[0].shape)}", "encode calibration data at --seq-len")
+            prepared(*got)
+    return convert_pt2e(prepared)
+
+
+def quantizable_units(model: torch.nn.Module) -> list[str]:
+    """The granularity at which layers can be kept float: encoder layers, pooler, classifier.
+
+    Embeddings are not a unit: they always stay float (LayerNorm and Softmax are never
+    quantized by the XNNPACK scheme either)."""
+    names = [f"encoder.layer.{i}" for i in range(len(model.encoder.layer))]
+    if getattr(model, "pooler", None) is not None:
+        names.append("pooler")
+    return names + ["classifier"]
+
+
+def xnnpack_quantizer(float_modules: list[str] | tuple[str, ...] = (), only: str | None = None, *,
+                      model: torch.nn.Module | None = None):
+    """Per-channel symmetric static int8 for linears and matmuls, unit by unit.
+
+    XNNPACKQuantizer cannot exclude a module (``set_module_name(name, None)`` is
+    unsupported), so the global config stays unset and each quantized unit is named:
+    every unit of ``model`` not in ``float_modules``, or just ``only``.
+    """
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+    q = XNNPACKQuantizer()
+    if only is not None:
+        units = [only]
+    else:
+        if model is None:
+            raise ValueError("xnnpack_quantizer needs the model to list its units")
+        units = quantizable_units(model)
+        unknown = sorted(set(float_modules) - set(units) - {"embeddings"})
+        if unknown:
+            raise ExportError(f"cannot keep {', '.join(unknown)} in float",
+                              f"name whole units: {', '.join(units)}")
+        units = [u for u in units if u not in float_modules]
+    for name in units:
+        q.set_module_name(name, config)
+    return q

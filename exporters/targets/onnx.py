@@ -1,0 +1,184 @@
+"""ONNX (onnxruntime on Android/iOS/desktop, onnxruntime-web for the browser demo).
+
+torch.onnx.export (dynamo, opset 18) with dynamic batch and sequence axes; int8 through
+onnxruntime's own tools: static QDQ calibrated on the calibration set (`int8`), or
+dynamic int8 (`int8-dynamic`, often the faster one on x86 ORT). Only MatMul/Gemm are
+quantized so LayerNorm, Softmax and embeddings stay float, as in the other targets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import register_exporter
+from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, TensorSpec
+
+OPSET = 18
+QUANTIZED_OPS = ["MatMul", "Gemm"]
+
+
+def _scopes(node) -> list[str]:
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            return [s.strip(" '\"") for s in prop.value.strip("[]").split(",")]
+    return []
+
+
+def nodes_in_modules(model_path: Path, modules: list[str]) -> list[str]:
+    """ONNX node names created by the given torch modules (from the exporter's scope metadata)."""
+    import onnx
+
+    if not modules:
+        return []
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    wanted = set(modules)
+    return [n.name for n in graph.node if any(s in wanted for s in _scopes(n))]
+
+
+def _drop_value_info(path: Path) -> None:
+    """Stale intermediate shapes from the exporter make onnx shape inference in
+    quantize_dynamic fail ("Inferred shape and existing shape differ"); let it recompute."""
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.graph.value_info[:]
+    onnx.save(model, str(path))
+
+
+class _Calibration:
+    """onnxruntime's CalibrationDataReader protocol over edgebert calibration batches."""
+
+    def __init__(self, batches: list[dict[str, torch.Tensor]]):
+        self._it = iter([{k: v.numpy().astype(np.int64) for k, v in b.items() if k in INPUT_NAMES} for b in batches])
+
+    def get_next(self):
+        return next(self._it, None)
+
+
+@register_exporter
+class OnnxExporter(Exporter):
+    target = "onnx"
+    suffix = ".onnx"
+    quantize_modes = ("none", "int8", "int8-dynamic")
+    export_modules = ("onnx", "onnxscript", "onnxruntime.quantization")
+    runtime_modules = ("onnxruntime",)
+
+    def export(self, req: ExportRequest) -> Artifact:
+        if req.quantize not in self.quantize_modes:
+            raise ExportError(f"ONNX does not support --quantize {req.quantize}",
+                              f"use one of {', '.join(self.quantize_modes)}")
+        model = req.model.eval()
+        args = req.example_args()
+        fp32 = req.out_dir / "model.fp32.onnx"
+        # torch configures its loggers on import, so quieten the exporter's chatter here
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        max_pos = model.config.max_position_embeddings
+        batch = torch.export.Dim("batch", min=1, max=1024)
+        seq = torch.export.Dim("seq", min=2, max=max_pos)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(model, args, str(fp32), dynamo=True, opset_version=OPSET, verbose=False,
+                                  input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
+                                  dynamic_shapes=({0: batch, 1: seq},) * 3, external_data=False)
+        except Exception as exc:  # exporter failures name the op in the first line
+            first = next((l for l in str(exc).splitlines() if l.strip()), type(exc).__name__)
+            raise ExportError(f"ONNX export failed: {first[:300]}", "an op has no ONNX translation") from None
+        path = req.out_dir / f"model{self.suffix}"
+        quant: dict[str, Any] = {"scheme": "none"}
+        precision = "fp32"
+        if req.quantize == "none":
+            fp32.rename(path)
+        else:
+            from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+
+            exclude = nodes_in_modules(fp32, req.float_modules)
+            if req.float_modules and not exclude:
+                raise ExportError(f"no ONNX nodes found for float modules {', '.join(req.float_modules)}",
+                                  "name modules as in the PyTorch model, e.g. encoder.layer.0")
+            pre = req.out_dir / "model.pre.onnx"
+            # symbolic shape inference fails on these graphs; ORT's own optimizer pass is enough
+            quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+            _drop_value_info(pre)
+            if req.quantize == "int8":
+                if not req.calibration:
+                    raise ExportError("the calibration set is empty", "pass --calibration DATA with examples")
+                quantize_static(str(pre), str(path), _Calibration(req.calibration), quant_format=QuantFormat.QDQ,
+                                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
+                                op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=exclude,
+                                extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+                precision = "int8"
+                quant = {"scheme": "static int8 QDQ (onnxruntime quantize_static, per-channel symmetric weights, "
+                                   "asymmetric per-tensor activations, MinMax calibration)"}
+            else:
+                quantize_dynamic(str(pre), str(path), weight_type=QuantType.QInt8, per_channel=True,
+                                 op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=exclude)
+                precision = "int8-dynamic"
+                quant = {"scheme": "dynamic int8 (onnxruntime quantize_dynamic: int8 weights, activations "
+                                   "quantized at run time)"}
+            pre.unlink()
+            quant["float_modules"] = list(req.float_modules)
+            quant["float_nodes"] = len(exclude)
+            fp32.unlink()
+        for leftover in req.out_dir.glob("*.data"):
+            leftover.unlink()
+        return Artifact(
+            target=self.target, path=path, precision=precision,
+            inputs=[TensorSpec(n, "int64", ["batch", "seq"]) for n in INPUT_NAMES],
+            outputs=[TensorSpec(OUTPUT_NAME, "float32", ["batch", model.config.num_labels])],
+            quantization=quant,
+        )
+
+    def runner(self, artifact: Artifact):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(str(artifact.path), opts, providers=["CPUExecutionProvider"])
+
+        def run(input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
+            feed = {n: np.ascontiguousarray(a, dtype=np.int64)
+                    for n, a in zip(INPUT_NAMES, (input_ids, attention_mask, token_type_ids))}
+            return session.run([OUTPUT_NAME], feed)[0].astype(np.float32)
+
+        return run
+
+    def inspect(self, artifact: Artifact) -> dict[str, Any]:
+        """QDQ coverage: how many MatMul/Gemm see int8 inputs, and weight bytes by dtype."""
+        import onnx
+        from onnx import numpy_helper
+
+        graph = onnx.load(str(artifact.path)).graph
+        ops = Counter(n.op_type for n in graph.node)
+        weight_bytes: Counter[str] = Counter()
+        for init in graph.initializer:
+            arr = numpy_helper.to_array(init)
+            weight_bytes[str(arr.dtype)] += arr.nbytes
+        producers = {o: n.op_type for n in graph.node for o in n.output}
+        compute = [n for n in graph.node if n.op_type in QUANTIZED_OPS + ["MatMulInteger", "QLinearMatMul"]]
+        if artifact.precision == "int8":
+            covered = sum(1 for n in compute if producers.get(n.input[0]) == "DequantizeLinear")
+        elif artifact.precision == "int8-dynamic":
+            covered = ops.get("MatMulInteger", 0) + ops.get("DynamicQuantizeMatMul", 0)
+            compute += [n for n in graph.node if n.op_type == "DynamicQuantizeMatMul"]
+        else:
+            covered = 0
+        total_w = sum(weight_bytes.values())
+        int8_w = weight_bytes.get("int8", 0) + weight_bytes.get("uint8", 0)
+        share = covered / len(compute) if compute else 0.0
+        summary = (f"{covered} of {len(compute)} MatMul/Gemm run in int8 ({share:.0%}); "
+                   f"{int8_w / total_w:.0%} of weight bytes int8" if artifact.precision != "fp32"
+                   else f"float32: {len(compute)} MatMul/Gemm, {total_w / 1e6:.1f} MB of weights")
+        return {"summary": summary, "op_counts": dict(ops), "quantized_matmuls": covered,
+                "matmuls": len(compute), "weight_bytes_by_dtype": dict(weight_bytes),
+                "int8_share": round(share, 4) if artifact.precision != "fp32" else 0.0}

@@ -1,0 +1,1 @@
+"""Compression front end: distillation, LayerDrop + layer selection, head pruning, augmentation."""

@@ -1,0 +1,30 @@
+import numpy as np
+
+from edgebert.exporters.base import Thresholds
+from edgebert.exporters.gates import accuracy_gate, parity
+
+
+def test_parity_passes_identical_and_fails_flipped():
+    a = np.array([[1.0, -1.0], [0.2, 0.5], [3.0, 1.0]], dtype=np.float32)
+    t = Thresholds(1e-4, 0.999, 1.0)
+    assert parity(a, a.copy(), t).passed
+    flipped = a.copy()
+    flipped[1] = flipped[1][::-1]
+    res = parity(flipped, a, t)
+    assert not res.passed and res.argmax_agreement == 2 / 3 and res.max_abs_diff > 0.29
+
+
+def test_parity_max_diff_threshold_is_enforced():
+    a = np.ones((4, 2), dtype=np.float32)
+    assert not parity(a + 1e-3, a, Thresholds(1e-4, 0.9, 0.9)).passed
+    assert parity(a + 1e-3, a, Thresholds(None, 0.9, 0.9)).passed
+
+
+def test_accuracy_budget_in_points():
+    labels = np.array([0, 1, 0, 1] * 25)
+    good = np.eye(2)[labels]
+    worse = good.copy()
+    worse[:2] = worse[:2][:, ::-1]  # two of 100 wrong: 2 points
+    res = accuracy_gate("test", worse, good, labels, budget_points=1.0)
+    assert not res.passed and res.drop_points == 2.0
+    assert accuracy_gate("test", worse, good, labels, budget_points=2.5).passed

@@ -72,7 +72,7 @@ def _bad(tmp_path, hf_bert_dir, sentiment_csv, case):
         p.write_text("text,label\ngreat,pos\nbad,neg\n")
         return ["eval", hf_bert_dir, "--data", p, "--splits", "dev"], "dev split is empty"
     if case == "no_data":
-        return ["eval", hf_bert_dir], "no --data given"
+        return ["eval", hf_bert_dir], "no labelled data given"
     if case == "unwritable":  # a file where a folder should be: fails even for root
         blocker = tmp_path / "blocker"
         blocker.write_text("x")

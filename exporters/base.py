@@ -103,12 +103,18 @@ class Exporter(ABC):
     runtime_modules: ClassVar[tuple[str, ...]] = ()  # imported to run here
     install_hint: ClassVar[str] = "pip install -e . (edgebert's default install includes every target)"
     runs_on: ClassVar[tuple[str, ...]] = ("Linux", "Darwin", "Windows")
+    default_float_modules: ClassVar[tuple[str, ...]] = ()  # kept float in int8 exports of this target
 
     def can_run_here(self) -> bool:
         return platform.system() in self.runs_on
 
     def thresholds(self, precision: str) -> Thresholds:
         return DEFAULT_THRESHOLDS[precision]
+
+    def finalize_bundle(self, bundle_dir: Path, artifact_file: Path, labels: list[str]) -> list[str]:
+        """Target-specific additions once tokenizer files and labels sit next to the artifact
+        (e.g. TFLite metadata); returns notes for metadata.json."""
+        return []
 
     @abstractmethod
     def export(self, req: ExportRequest) -> Artifact:

@@ -15,7 +15,7 @@ import platform
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from edgebert import __version__
 from edgebert.fsutil import atomic_dir, sha256_file
@@ -66,7 +66,8 @@ def tokenizer_settings(model_dir: Path, seq_len: int) -> dict[str, Any]:
 
 
 def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: list[str],
-                 metadata: dict[str, Any]) -> Path:
+                 metadata: dict[str, Any], finalize: Callable[[Path, Path, list[str]], list[str]] | None = None) -> Path:
+    """``finalize(bundle_dir, artifact_file, labels)`` runs before hashing (e.g. TFLite metadata)."""
     with atomic_dir(out) as tmp:
         dest = tmp / artifact.path.name
         if artifact.path.is_dir():
@@ -79,6 +80,7 @@ def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: li
         seq_len = metadata["seq_len"]
         (tmp / "edgebert_tokenizer.json").write_text(json.dumps(tokenizer_settings(model_dir, seq_len), indent=2) + "\n")
         (tmp / "labels.txt").write_text("\n".join(label_names) + "\n")
+        notes = list(artifact.notes) + (finalize(tmp, dest, label_names) if finalize else [])
         size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()) if dest.is_dir() else dest.stat().st_size
         doc = {
             "format": "edgebert-bundle", "format_version": METADATA_VERSION,
@@ -90,7 +92,7 @@ def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: li
             "output_quantization": (None if artifact.output_quantization is None else
                                     {"scale": artifact.output_quantization[0],
                                      "zero_point": artifact.output_quantization[1]}),
-            "labels": label_names, "quantization": artifact.quantization, "notes": artifact.notes,
+            "labels": label_names, "quantization": artifact.quantization, "notes": notes,
             **metadata, "versions": library_versions(),
         }
         (tmp / "metadata.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")

@@ -89,7 +89,7 @@ class _Context:
         self.model = load_model(model_dir, require_head=True)
         self.labels = self.model.config.label_names
         recorded = self.model.config.provenance.get("head_training", {}).get("max_seq_len")
-        self.seq_len = opts.seq_len or int(recorded or 128)
+        self.seq_len = opts.seq_len or int(recorded or min(128, self.model.config.max_position_embeddings))
         if self.seq_len > self.model.config.max_position_embeddings:
             raise EdgebertError(f"--seq-len {self.seq_len} exceeds the model's "
                                 f"{self.model.config.max_position_embeddings} positions", "use a shorter --seq-len")
@@ -166,10 +166,8 @@ def export_target(target: str, ctx: _Context, out_dir: Path, opts: ExportOptions
     exporter = get_exporter(target)
     require_target(exporter)
     quantize = opts.quantize
-    if quantize not in exporter.quantize_modes:
-        raise EdgebertError(f"target {target} does not support --quantize {quantize}",
-                            f"use one of {', '.join(exporter.quantize_modes)}")
-    float_modules = list(dict.fromkeys(DEFAULT_FLOAT_MODULES + opts.float_modules)) if quantize != "none" else []
+    float_modules = (list(dict.fromkeys(DEFAULT_FLOAT_MODULES + list(exporter.default_float_modules) + opts.float_modules))
+                     if quantize != "none" else [])
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{target}-work-") as work:
         console.print(f"[bold]{target}[/]: exporting ({quantize}) at seq len {ctx.seq_len} ...")
@@ -201,7 +199,7 @@ def export_target(target: str, ctx: _Context, out_dir: Path, opts: ExportOptions
             "precision_report": report,
         }
         dest = out_dir / (name if passed else f"{name}.rejected")
-        write_bundle(dest, art, ctx.model_dir, ctx.labels, meta)
+        write_bundle(dest, art, ctx.model_dir, ctx.labels, meta, finalize=exporter.finalize_bundle)
         meta["artifact_bytes"] = read_bundle(dest)["artifact"]["bytes"]
     return BundleResult(target, art.precision, dest, passed, meta)
 
@@ -218,15 +216,18 @@ def _reasons(gates: dict) -> list[str]:
 
 
 def export_model(model_dir: str | Path, data: LabelledData, out_dir: str | Path, opts: ExportOptions) -> list[BundleResult]:
-    targets = target_names() if opts.targets == ["all"] else opts.targets
-    for t in targets:
-        get_exporter(t)  # unknown targets fail before any slow work
-    ctx = _Context(Path(model_dir), data, opts)
-    results = []
-    for t in targets:
+    everything = opts.targets == ["all"]
+    targets = []
+    for t in target_names() if everything else opts.targets:  # validate before any slow work
         exporter = get_exporter(t)
-        if opts.targets == ["all"] and opts.quantize not in exporter.quantize_modes:
+        if opts.quantize not in exporter.quantize_modes:
+            if not everything:
+                raise EdgebertError(f"target {t} does not support --quantize {opts.quantize}",
+                                    f"use one of {', '.join(exporter.quantize_modes)}")
             console.print(f"[yellow]{t}: skipped, no --quantize {opts.quantize} mode[/]")
             continue
-        results.append(export_target(t, ctx, Path(out_dir), opts))
-    return results
+        targets.append(t)
+    if not targets:
+        raise EdgebertError(f"no target supports --quantize {opts.quantize}", "use --quantize none or int8")
+    ctx = _Context(Path(model_dir), data, opts)
+    return [export_target(t, ctx, Path(out_dir), opts) for t in targets]

@@ -26,7 +26,10 @@ def export_program(model: torch.nn.Module, args: tuple, dynamic_shapes: Any = No
                           "the model uses an op or control flow torch.export cannot capture") from None
 
 
-def calibrate_and_convert(model: torch.nn.Module, args: tuple, quantizer, calibration: list[dict]) -> torch.fx.GraphModule:
+def calibrate_and_convert(model: torch.nn.Module, args: tuple, quantizer, calibration: list[dict],
+                          fold_quantize: bool = True) -> torch.fx.GraphModule:
+    """``fold_quantize=False`` keeps float weights + q/dq pairs (what LiteRT's converter wants)."""
+    from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     if not calibration:
@@ -39,7 +42,7 @@ def calibrate_and_convert(model: torch.nn.Module, args: tuple, quantizer, calibr
                 raise ExportError(f"calibration batch shape {tuple(got[0].shape)} does not match "
                                   f"the export shape {tuple(args[0].shape)}", "encode calibration data at --seq-len")
             prepared(*got)
-    return convert_pt2e(prepared)
+    return move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=fold_quantize))
 
 
 def quantizable_units(model: torch.nn.Module) -> list[str]:

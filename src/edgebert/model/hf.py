@@ -96,7 +96,7 @@ def config_from_hf(hf: dict[str, Any], state: dict[str, torch.Tensor]) -> EdgeBe
         hidden = int(hf["hidden_size"])
         heads = int(hf["num_attention_heads"])
         n_layers = int(hf["num_hidden_layers"])
-        inter = int(hf["intermediate_size"])
+        int(hf["intermediate_size"])  # required even though layer widths come from the weights
         vocab = int(hf["vocab_size"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"config.json lacks a BERT field ({exc})", "pass a complete BERT config.json") from None

@@ -14,7 +14,6 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .config import EdgeBertConfig, LayerShape

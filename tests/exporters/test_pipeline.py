@@ -1,0 +1,66 @@
+"""export_model end to end on a tiny model: bundles, metadata, gates, fallback, errors."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from edgebert.cli import app
+from edgebert.data import load_labelled
+from edgebert.exporters.pipeline import ExportOptions, export_model
+
+BUNDLE_FILES = {"model.onnx", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "edgebert_tokenizer.json",
+                "labels.txt", "metadata.json"}
+
+
+@pytest.fixture(scope="module")
+def labelled(sentiment_csv):
+    return load_labelled(sentiment_csv, label_names=["neg", "pos"])
+
+
+def test_onnx_bundle_is_complete_and_metadata_valid(hf_bert_dir, labelled, tmp_path):
+    (res,) = export_model(hf_bert_dir, labelled, tmp_path, ExportOptions(["onnx"], "int8", seq_len=32, calib_size=16))
+    assert res.passed and res.path == tmp_path / "onnx-int8"
+    assert {p.name for p in res.path.iterdir()} == BUNDLE_FILES
+    meta = json.loads((res.path / "metadata.json").read_text())
+    assert meta["status"] == "passed" and meta["precision"] == "int8" and meta["seq_len"] == 32
+    assert [i["name"] for i in meta["inputs"]] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert meta["calibration"]["size"] == 16 and len(meta["calibration"]["sha256"]) == 64
+    assert len(meta["source_checkpoint"]["sha256"]) == 64 and meta["versions"]["onnxruntime"]
+    assert meta["gates"]["parity"]["passed"] and meta["gates"]["accuracy"]["examples"] == 20
+    assert meta["artifact"]["bytes"] == (res.path / "model.onnx").stat().st_size
+    assert "int8" in meta["precision_report"]["summary"]
+    assert (res.path / "labels.txt").read_text().split() == ["neg", "pos"]
+    tok = json.loads((res.path / "edgebert_tokenizer.json").read_text())
+    assert tok["do_lower_case"] and tok["max_seq_len"] == 32 and tok["cls_id"] == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no work folders left behind
+
+
+def test_over_budget_int8_falls_back_by_sensitivity_then_is_rejected(hf_bert_dir, labelled, tmp_path):
+    """An impossible budget forces every fallback step; the bundle is then rejected, with reasons."""
+    opts = ExportOptions(["onnx"], "int8", seq_len=32, calib_size=16, accuracy_budget=-1.0, max_fallback_steps=2)
+    (res,) = export_model(hf_bert_dir, labelled, tmp_path, opts)
+    assert not res.passed and res.path.name == "onnx-int8.rejected"
+    meta = res.metadata
+    ranked = [s["module"] for s in meta["sensitivity"]]
+    assert sorted(ranked) == sorted(["encoder.layer.0", "encoder.layer.1", "pooler", "classifier"])
+    assert [a["float_modules"][-1] for a in meta["fallback_attempts"]] == ranked[:2]
+    assert meta["status"] == "rejected" and "accuracy dropped" in meta["rejected_because"][0]
+
+
+def test_cli_export_fp32_and_errors(hf_bert_dir, sentiment_csv, tmp_path):
+    run = CliRunner().invoke
+    res = run(app, ["export", str(hf_bert_dir), "--target", "executorch", "--calibration", str(sentiment_csv),
+                    "--seq-len", "32", "--out", str(tmp_path / "b"), "--calib-size", "8"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "b" / "executorch-fp32" / "model.pte").exists()
+    for args, expected in [
+        (["--target", "tensorrt"], "unknown target 'tensorrt'"),
+        (["--target", "executorch", "--quantize", "int8-dynamic"], "does not support --quantize int8-dynamic"),
+        (["--target", "onnx", "--calib-size", "0"], "calibration size must be positive"),
+        (["--target", "onnx", "--seq-len", "500"], "exceeds the model's 64 positions"),
+    ]:
+        res = run(app, ["export", str(hf_bert_dir), "--calibration", str(sentiment_csv), "--out",
+                        str(tmp_path / "e"), *args])
+        assert res.exit_code == 2 and expected in res.stderr, (args, res.output)
+        assert len(res.stderr.strip().splitlines()) == 1

@@ -1,0 +1,161 @@
+"""LiteRT / TFLite target: conversion, named int32 inputs, int8 output dequantization, census, metadata."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("litert_torch")
+pytest.importorskip("ai_edge_litert.interpreter")
+
+from edgebert.exporters import ExportError, get_exporter  # noqa: E402
+from edgebert.exporters.base import INPUT_NAMES, OUTPUT_NAME  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exporter():
+    return get_exporter("tflite")
+
+
+@pytest.fixture(scope="module")
+def fp32(exporter, tiny_export_request):
+    return exporter.export(tiny_export_request("none"))
+
+
+@pytest.fixture(scope="module")
+def int8(exporter, tiny_export_request):
+    return exporter.export(tiny_export_request("int8"))
+
+
+@pytest.fixture(scope="module")
+def int8_float_head(exporter, tiny_export_request):
+    return exporter.export(tiny_export_request("int8", float_modules=["classifier"]))
+
+
+def _run_all(exporter, artifact, batches) -> np.ndarray:
+    run = exporter.runner(artifact)
+    outs = [run(*(b[n].numpy() for n in INPUT_NAMES)) for b in batches]
+    assert all(o.dtype == np.float32 and o.shape == (1, 2) for o in outs)
+    return np.concatenate(outs)
+
+
+def _reference(artifact, batches) -> np.ndarray:
+    with torch.no_grad():
+        return torch.cat([artifact.reference(*(b[n] for n in INPUT_NAMES)) for b in batches]).numpy()
+
+
+def test_registered(exporter):
+    assert exporter.target == "tflite" and exporter.suffix == ".tflite"
+    assert exporter.quantize_modes == ("none", "int8")
+
+
+def test_fp32_matches_torch_with_named_int32_inputs(exporter, fp32, tiny_classifier):
+    from ai_edge_litert.interpreter import Interpreter
+
+    assert fp32.path.suffix == ".tflite" and fp32.precision == "fp32"
+    assert [(s.name, s.dtype, s.shape) for s in fp32.inputs] == [(n, "int32", [1, 16]) for n in INPUT_NAMES]
+    assert [(s.name, s.dtype) for s in fp32.outputs] == [(OUTPUT_NAME, "float32")]
+    sig = Interpreter(model_path=str(fp32.path)).get_signature_runner()
+    details = sig.get_input_details()
+    assert set(details) == set(INPUT_NAMES)
+    assert {np.dtype(d["dtype"]).name for d in details.values()} == {"int32"}
+    assert list(sig.get_output_details()) == [OUTPUT_NAME]
+
+    got = _run_all(exporter, fp32, tiny_classifier.heldout)
+    want = tiny_classifier.torch_logits().numpy()
+    assert np.abs(got - want).max() <= 1e-4
+    # int64 inputs (what the pipeline holds) are cast by the runner
+    run = exporter.runner(fp32)
+    b = tiny_classifier.heldout[0]
+    assert np.allclose(run(*(b[n].numpy().astype(np.int64) for n in INPUT_NAMES)), want[:1], atol=1e-4)
+
+
+def test_int8_output_is_dequantized_and_matches_reference(exporter, int8, fp32, tiny_classifier):
+    assert int8.precision == "int8"
+    assert int8.outputs[0].dtype == "int8" and int8.output_quantization is not None
+    scale, zp = int8.output_quantization
+    assert scale > 0 and -128 <= zp <= 127
+    assert any("dequantize" in n for n in int8.notes)
+    assert int8.quantization["output"]["scale"] == scale
+    assert int8.path.stat().st_size < fp32.path.stat().st_size
+
+    got = _run_all(exporter, int8, tiny_classifier.heldout)
+    ref = _reference(int8, tiny_classifier.heldout)
+    eager = tiny_classifier.torch_logits().numpy()
+    # the .tflite runs the very graph PT2E calibrated: within a couple of output quantization steps
+    assert np.abs(got - ref).max() <= 2 * scale + 1e-6
+    assert (got.argmax(1) == eager.argmax(1)).mean() >= 0.75
+    assert np.abs(got - eager).max() < 0.5 * np.abs(eager).max()
+
+
+def test_inspect_reports_types_and_int8_share(exporter, fp32, int8):
+    f = exporter.inspect(fp32)
+    assert f["int8_share"] == 0.0 and "int8" not in f["weight_bytes"]
+    assert f["ops"]["FULLY_CONNECTED"] >= 1 and isinstance(f["summary"], str) and f["summary"]
+    assert [i["dtype"] for i in f["inputs"]] == ["int32"] * 3
+
+    q = exporter.inspect(int8)
+    assert q["int8_share"] > 0.5
+    assert q["weight_bytes"]["int8"] > 0 and q["activation_tensors"]["int8"] > 0
+    assert q["ops"]["QUANTIZE"] >= 1 and q["ops_by_dtype"]["int8"] > 0
+    assert q["matmul_int8_share"] > 0.5
+    assert "int8" in q["summary"] and "LAYER_NORM" not in q["float_ops"]
+    assert q["outputs"][0]["dtype"] == "int8"
+
+
+def test_float_modules_stay_float(exporter, int8_float_head, int8, tiny_classifier):
+    art = int8_float_head
+    assert art.quantization["float_modules"] == ["classifier"]
+    # the float classifier makes the logits tensor float32 (what MediaPipe's TextClassifier needs)
+    assert art.outputs[0].dtype == "float32" and art.output_quantization is None
+    census = exporter.inspect(art)
+    assert census["float_ops"].get("FULLY_CONNECTED", 0) == 1
+    assert census["matmul_int8_share"] < exporter.inspect(int8)["matmul_int8_share"]
+    got = _run_all(exporter, art, tiny_classifier.heldout)
+    assert np.abs(got - _reference(art, tiny_classifier.heldout)).max() <= 1e-3
+
+
+def test_bad_requests_fail_in_one_line(exporter, tiny_export_request):
+    with pytest.raises(ExportError, match="not found in the model"):
+        exporter.export(tiny_export_request("int8", float_modules=["encoder.layer.9"]))
+    with pytest.raises(ExportError, match="int8-weights"):
+        exporter.export(tiny_export_request("int8-weights"))
+    req = tiny_export_request("int8")
+    req.calibration = []
+    with pytest.raises(ExportError, match="calibration set is empty"):
+        exporter.export(req)
+
+
+def test_metadata_round_trip(exporter, fp32, tiny_classifier, tmp_path):
+    from edgebert.exporters.tflite_metadata import read_metadata, write_metadata
+
+    model = tmp_path / "model.tflite"
+    shutil.copy(fp32.path, model)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(tiny_classifier.labels) + "\n")
+    vocab = tiny_classifier.model_dir / "vocab.txt"
+    write_metadata(model, vocab, labels, description="tiny test model")
+
+    md = read_metadata(model)
+    assert md["name"] and md["description"] == "tiny test model" and md["min_parser_version"] == "1.1.0"
+    # Task Library / MediaPipe find BERT inputs by these metadata names, in model input order
+    assert md["inputs"] == ["ids", "mask", "segment_ids"]
+    assert md["input_process_units"] == [{"type": 4, "vocab_file": [{"name": "vocab.txt", "type": 5}]}]
+    assert md["outputs"] == [{"name": "probability", "associated_files": [{"name": "labels.txt", "type": 2}]}]
+    assert sorted(md["packed_files"]) == ["labels.txt", "vocab.txt"]
+    import zipfile
+
+    with zipfile.ZipFile(model) as zf:
+        assert zf.read("vocab.txt") == vocab.read_bytes()
+
+    # the model still runs, with identical numerics
+    art = type(fp32)(**{**fp32.__dict__, "path": model})
+    b = tiny_classifier.heldout[:3]
+    assert np.array_equal(_run_all(exporter, art, b), _run_all(exporter, fp32, b))
+    assert exporter.inspect(art)["has_metadata"] is True
+    assert read_metadata(fp32.path) == {}
+    with pytest.raises(ExportError, match="already has metadata"):
+        write_metadata(model, vocab, labels)

@@ -103,7 +103,6 @@ class Exporter(ABC):
     runtime_modules: ClassVar[tuple[str, ...]] = ()  # imported to run here
     install_hint: ClassVar[str] = "pip install -e . (edgebert's default install includes every target)"
     runs_on: ClassVar[tuple[str, ...]] = ("Linux", "Darwin", "Windows")
-    default_float_modules: ClassVar[tuple[str, ...]] = ()  # kept float in int8 exports of this target
 
     def can_run_here(self) -> bool:
         return platform.system() in self.runs_on

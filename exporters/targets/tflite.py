@@ -13,7 +13,8 @@ with the recorded (scale, zero_point).
 Bundles get TFLite Model Metadata (``edgebert.exporters.tflite_metadata``: vocab, input
 roles, labels) so the TFLite Task Library ``BertNLClassifier`` and MediaPipe
 ``TextClassifier`` run the model with their built-in WordPiece tokenizer. The classifier
-stays float by default so the logits are float32, which MediaPipe requires.
+stays float by default (pipeline.DEFAULT_FLOAT_MODULES) so the logits are float32, which
+MediaPipe requires.
 """
 
 from __future__ import annotations
@@ -97,7 +98,6 @@ class TFLiteExporter(Exporter):
     quantize_modes = ("none", "int8")
     export_modules = ("litert_torch", "torchao.quantization.pt2e")
     runtime_modules = ("ai_edge_litert.interpreter",)
-    default_float_modules = ("classifier",)  # float32 logits: MediaPipe rejects int8 outputs
 
     def finalize_bundle(self, bundle_dir: Path, artifact_file: Path, labels: list[str]) -> list[str]:
         from ..tflite_metadata import write_metadata

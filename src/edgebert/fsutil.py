@@ -18,16 +18,21 @@ from typing import Any, Iterator
 from .errors import EdgebertError
 
 
-def _ensure_parent(path: Path) -> None:
+def ensure_dir(path: str | os.PathLike) -> Path:
+    """Create an output folder, or fail in one line before any slow work starts."""
+    path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise EdgebertError(
-            f"cannot create output folder {path.parent}: {exc.strerror}",
-            "choose a writable --out path",
-        ) from None
-    if not os.access(path.parent, os.W_OK):
-        raise EdgebertError(f"output folder {path.parent} is not writable", "choose a writable --out path")
+        raise EdgebertError(f"cannot create output folder {path}: {exc.strerror}",
+                            "choose a writable --out path") from None
+    if not os.access(path, os.W_OK):
+        raise EdgebertError(f"output folder {path} is not writable", "choose a writable --out path")
+    return path
+
+
+def _ensure_parent(path: Path) -> None:
+    ensure_dir(path.parent)
 
 
 @contextlib.contextmanager

@@ -44,7 +44,9 @@ def test_over_budget_int8_falls_back_by_sensitivity_then_is_rejected(hf_bert_dir
     meta = res.metadata
     ranked = [s["module"] for s in meta["sensitivity"]]
     assert sorted(ranked) == sorted(["encoder.layer.0", "encoder.layer.1", "pooler", "classifier"])
-    assert [a["float_modules"][-1] for a in meta["fallback_attempts"]] == ranked[:2]
+    # the classifier is float by default, so the fallback walks the remaining ranking
+    assert meta["float_modules"][:2] == ["embeddings", "classifier"]
+    assert [a["float_modules"][-1] for a in meta["fallback_attempts"]] == [m for m in ranked if m != "classifier"][:2]
     assert meta["status"] == "rejected" and "accuracy dropped" in meta["rejected_because"][0]
 
 
@@ -64,3 +66,50 @@ def test_cli_export_fp32_and_errors(hf_bert_dir, sentiment_csv, tmp_path):
                         str(tmp_path / "e"), *args])
         assert res.exit_code == 2 and expected in res.stderr, (args, res.output)
         assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_missing_target_library_names_the_fix(hf_bert_dir, labelled, tmp_path, monkeypatch):
+    from edgebert.errors import DependencyError
+    from edgebert.exporters.targets.onnx import OnnxExporter
+
+    monkeypatch.setattr(OnnxExporter, "export_modules", ("onnx_not_installed_here",))
+    with pytest.raises(DependencyError, match="cannot export onnx: onnx_not_installed_here") as info:
+        export_model(hf_bert_dir, labelled, tmp_path, ExportOptions(["onnx"], seq_len=32, calib_size=4))
+    assert "pip install" in info.value.one_line()
+
+
+def test_unsupported_op_is_named(hf_bert_dir, labelled, tmp_path, monkeypatch):
+    """A model whose forward has data-dependent control flow fails torch.export with its reason."""
+    from edgebert.model.modeling import EdgeBertForSequenceClassification
+    from edgebert.exporters import ExportError
+
+    original = EdgeBertForSequenceClassification.forward
+
+    def branching(self, input_ids, attention_mask=None, token_type_ids=None):
+        logits = original(self, input_ids, attention_mask, token_type_ids)
+        return logits * 2 if logits.sum() > 0 else logits  # data-dependent branch
+
+    monkeypatch.setattr(EdgeBertForSequenceClassification, "forward", branching)
+    with pytest.raises(ExportError, match="ExecuTorch|torch.export failed") as info:
+        export_model(hf_bert_dir, labelled, tmp_path, ExportOptions(["executorch"], seq_len=32, calib_size=4))
+    assert "\n" not in info.value.one_line()
+
+
+def test_calibration_data_with_other_labels_is_rejected(hf_bert_dir, tmp_path):
+    from edgebert.errors import DataError
+
+    p = tmp_path / "other.csv"
+    p.write_text("text,label\ngreat,positive\nbad,negative\n")
+    with pytest.raises(DataError, match="does not know"):
+        load_labelled(p, label_names=["neg", "pos"])
+    res = CliRunner().invoke(app, ["export", str(hf_bert_dir), "--calibration", str(p), "--target", "onnx",
+                                   "--seq-len", "32", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "does not know" in res.stderr
+
+
+def test_unwritable_output_folder(hf_bert_dir, sentiment_csv, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = CliRunner().invoke(app, ["export", str(hf_bert_dir), "--calibration", str(sentiment_csv), "--target",
+                                   "onnx", "--seq-len", "32", "--calib-size", "4", "--out", str(blocker / "b")])
+    assert res.exit_code == 2 and "error:" in res.stderr and "Traceback" not in res.output

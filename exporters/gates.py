@@ -64,7 +64,7 @@ def parity(got: np.ndarray, expected: np.ndarray, thresholds: Thresholds) -> Par
     diff = np.abs(got - expected)
     cos = (got * expected).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1) + 1e-12)
     agree = float((got.argmax(1) == expected.argmax(1)).mean())
-    ok = (float(cos.min()) >= thresholds.min_cosine and agree >= thresholds.min_argmax_agreement
+    ok = (float(cos.mean()) >= thresholds.min_mean_cosine and agree >= thresholds.min_argmax_agreement
           and (thresholds.max_abs_diff is None or float(diff.max()) <= thresholds.max_abs_diff))
     return ParityResult(len(got), float(diff.max()), float(diff.mean()), float(cos.min()), float(cos.mean()), agree,
                         asdict(thresholds), bool(ok))

@@ -28,3 +28,15 @@ def test_accuracy_budget_in_points():
     res = accuracy_gate("test", worse, good, labels, budget_points=1.0)
     assert not res.passed and res.drop_points == 2.0
     assert accuracy_gate("test", worse, good, labels, budget_points=2.5).passed
+
+
+def test_one_boundary_flip_does_not_fail_int8_parity():
+    """Two-class logits near the boundary: one example's cosine is -1, the model is still faithful."""
+    from edgebert.exporters.base import DEFAULT_THRESHOLDS
+
+    ref = np.random.default_rng(0).normal(size=(100, 2)).astype(np.float32) * 3
+    got = ref + 0.01
+    ref[0], got[0] = [-0.01, 0.01], [0.01, -0.01]
+    res = parity(got, ref, DEFAULT_THRESHOLDS["int8"])
+    assert res.min_cosine < -0.99 and res.mean_cosine > 0.97 and res.passed
+    assert not parity(got, ref, DEFAULT_THRESHOLDS["fp32"]).passed  # fp32 still demands 1e-4

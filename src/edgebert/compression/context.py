@@ -1,0 +1,138 @@
+"""What every stage shares: the teacher, tokenizers, the data splits and encoded training sets.
+
+Student and teacher share a tokenizer in the usual case (students copied from the
+teacher or random with its vocabulary); a student from another checkpoint may bring its
+own, and then each side gets its own encoding of the same examples (only logit losses
+are possible then, since token positions no longer line up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..data import Encoded, encode
+from ..data.examples import Example, examples_hash
+from ..inference import length_sorted_batches
+from .teachers import Teacher
+
+IGNORE = -100  # label of augmented / unlabelled text: never trained against gold labels
+
+
+@dataclass
+class TrainSet:
+    examples: list[Example]
+    student: Encoded
+    teacher: Encoded  # the same object when the tokenizers agree
+    labels: torch.Tensor  # gold label id, or IGNORE
+    key: str
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return self.student.attention_mask.sum(1)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def batch(self, idx: torch.Tensor, device, side: str = "student") -> dict[str, torch.Tensor]:
+        enc = self.student if side == "student" else self.teacher
+        width = max(1, int(enc.attention_mask[idx].sum(1).max()))
+        return {k: v[:, :width].to(device) for k, v in enc.batch(idx).items()}
+
+
+@dataclass
+class Context:
+    teacher: Teacher
+    tokenizer: object
+    teacher_tokenizer: object
+    shared_tokens: bool
+    label_names: list[str]
+    train: list[Example]
+    dev: list[Example]
+    max_seq_len: int
+    seed: int
+    batch_size: int
+    eval_batch_size: int
+    checkpoint_every: int
+    work: Path
+    max_steps: int | None = None
+    augmented: list[Example] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+            from ..progress import console
+
+            console.print(f"[yellow]note:[/] {text}")
+
+    def _encode(self, tok, examples: list[Example]) -> Encoded:
+        return encode(tok, examples, self.max_seq_len, None)
+
+    def train_set(self, use_augmented: bool = True, examples: list[Example] | None = None) -> TrainSet:
+        """Gold training examples (+ augmented copies, labelled IGNORE), encoded once and cached."""
+        if examples is None:
+            examples = self.train + (self.augmented if use_augmented else [])
+        key = examples_hash(examples)
+        if key not in self._cache:
+            s = self._encode(self.tokenizer, examples)
+            t = s if self.shared_tokens else self._encode(self.teacher_tokenizer, examples)
+            index = {n: i for i, n in enumerate(self.label_names)}
+            labels = torch.tensor([index[e.label] if e.label is not None else IGNORE for e in examples])
+            self._cache = {k: v for k, v in self._cache.items() if not isinstance(v, TrainSet)}  # keep memory flat
+            self._cache[key] = TrainSet(examples, s, t, labels, key)
+        return self._cache[key]
+
+    def dev_encoded(self) -> Encoded:
+        if "dev" not in self._cache:
+            self._cache["dev"] = encode(self.tokenizer, self.dev, self.max_seq_len, self.label_names)
+        return self._cache["dev"]
+
+    def teacher_logits(self, data: TrainSet) -> torch.Tensor:
+        """Soft labels for every training example, computed once per training set (teacher is frozen).
+
+        Memoised across runs in one process too (the benchmark runs several recipes on the
+        same data), keyed by the teacher's weight files, the examples and max_seq_len.
+        """
+        key = (teacher_stamp(self.teacher.path), data.key, self.max_seq_len)
+        if key not in _LOGITS_MEMO:
+            if len(_LOGITS_MEMO) >= 4:
+                _LOGITS_MEMO.pop(next(iter(_LOGITS_MEMO)))
+            _LOGITS_MEMO[key] = logits_of(self.teacher.model, data.teacher, self.eval_batch_size)
+        return _LOGITS_MEMO[key]
+
+
+_LOGITS_MEMO: dict[tuple, torch.Tensor] = {}
+
+
+def teacher_stamp(path: Path) -> str:
+    """Identity of a model folder's weights (path, sizes, mtimes): equal stamps, equal outputs."""
+    files = sorted(Path(path).glob("*.safetensors"))
+    return f"{Path(path).resolve()}|" + "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+
+
+@torch.inference_mode()
+def logits_of(model, enc: Encoded, batch_size: int = 64, layer_keep: list[bool] | None = None) -> torch.Tensor:
+    """Eval-mode logits in the original order, on whatever device the model lives on."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = None
+    for idx in length_sorted_batches(enc, batch_size):
+        width = max(1, int(enc.attention_mask[idx].sum(1).max()))
+        b = {k: v[:, :width].to(device) for k, v in enc.batch(idx).items()}
+        kw = {"layer_keep": layer_keep} if layer_keep is not None else {}
+        value = model.forward_features(**b, **kw).logits.float().cpu()
+        if out is None:
+            out = torch.empty(len(enc), value.shape[-1])
+        out[idx] = value
+    model.train(was_training)
+    assert out is not None
+    return out
+
+
+def accuracy(model, enc: Encoded, batch_size: int = 64) -> float:
+    return float((logits_of(model, enc, batch_size).argmax(1) == enc.labels).float().mean())

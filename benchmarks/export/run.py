@@ -143,7 +143,7 @@ def render(result: dict) -> str:
             f"{acc['artifact_accuracy']:.4f} / {acc['pytorch_accuracy']:.4f}" if acc else "n/a",
             f"{lat['p50_ms']:.2f}" if lat else "n/a", f"{lat['p90_ms']:.2f}" if lat else "n/a",
             r["precision_report"]["summary"].replace("|", "/")))
-    lines += ["", "Accuracy is on the full Rotten Tomatoes test split (1,275 snippets); parity on 64 dev snippets. "
+    lines += ["", "Parity and accuracy are on the full Rotten Tomatoes test split (1,275 snippets). "
               "Int8 bundles keep embeddings, LayerNorm, Softmax, attention-score matmuls and the classifier "
               "in float; see each bundle's metadata.json for the modules kept float and the fallback attempts.",
               "", "Where gates ran: " + "; ".join(sorted({r['gates'].get('verified_in', '') for r in result['rows']})), ""]

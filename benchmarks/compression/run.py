@@ -69,7 +69,37 @@ def summarise(key: str, label: str, rep: dict, side: str = "student") -> dict:
             "dev_accuracy": s["dev"]["accuracy"], "test_accuracy": s["test"]["accuracy"],
             "test_macro_f1": s["test"]["macro_f1"], "latency_p50_ms": round(lat["p50_ms"], 1) if lat else None,
             "latency_p90_ms": round(lat["p90_ms"], 1) if lat else None,
-            "train_minutes": round(rep["seconds"] / 60, 1) if side == "student" else None}
+            "train_minutes": _stage_minutes(rep) if side == "student" else None}
+
+
+def _stage_minutes(rep: dict) -> float:
+    """Time in the recipe's stages; a stage resumed after a kill counts its training before the kill too."""
+    return round(sum(max(s.get("seconds", 0), s.get("train_seconds", 0)) for s in rep["stages"]) / 60, 1)
+
+
+def collect(a, reports: dict[str, dict]) -> tuple[list[dict], list[str]]:
+    """Table rows (teacher first) and notes from the per-row compress reports."""
+    labels = {r["key"]: r["label"] for r in rows(a)}
+    table, notes = [], []
+    for key, rep in reports.items():
+        if not table:
+            table.append(summarise("teacher", "teacher (all-MiniLM-L6-v2 + head)", rep, "teacher"))
+        table.append(summarise(key, labels.get(key, key), rep))
+        for n in rep.get("notes", []):
+            if n not in notes:
+                notes.append(n)
+        if rep.get("resumed"):
+            notes.append(f"row '{key}' was interrupted and finished by re-running the same command (resume)")
+        for st in rep["stages"]:
+            sel = st.get("selection")
+            if sel and sel.get("method") == "greedy":
+                notes.append(f"greedy layer selection kept teacher layers {sel['kept_original_layers']} "
+                             f"(the seed kept [0, 1, 2, 4]); dev accuracy after each drop, on {a.greedy_examples} dev "
+                             f"examples: {sel['trace']}")
+            if st["type"] == "prune_heads":
+                notes.append(f"head pruning: {st['heads_before']} -> {st['heads_after']} heads, per layer "
+                             f"{st['heads_per_layer']}")
+    return table, notes
 
 
 def markdown(results: dict) -> str:
@@ -88,10 +118,10 @@ def markdown(results: dict) -> str:
         f"max_seq_len 64, batch 32, lr {s['lr']} (intermediate phase {s['inter_lr']}); epochs: hard/KD "
         f"{s['epochs']}, intermediate {s['inter_epochs']}, with augmentation {s['aug_epochs']} per phase over gold + "
         f"augmented, LayerDrop {s['layerdrop_epochs']}, recovery {s['recover_epochs']} per pruning round. "
-        "Rows are cumulative and each is one `compress()` run; 'run min' is its whole wall time (training, "
-        "teacher soft labels, evaluation, latency).",
+        "Rows are cumulative and each is one `compress()` run; 'stage min' is the wall time of its stages "
+        "(training, teacher soft labels, per-stage dev check), without the final evaluation.",
         "",
-        "| row | method | layers | heads | params | size MB | dev acc | test acc | test macro-F1 | p50 ms | p90 ms | run min |",
+        "| row | method | layers | heads | params | size MB | dev acc | test acc | test macro-F1 | p50 ms | p90 ms | stage min |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(results["rows"]):
@@ -105,7 +135,7 @@ def markdown(results: dict) -> str:
               "(46.9 MB) of every student, so depth and head cuts shrink size far less than they cut compute.",
               "", "## What each step did (test accuracy vs the previous row)", ""]
     prev = None
-    for r in results["rows"][1:]:
+    for r in results["rows"][1:]:  # each row against the one before it
         if prev is not None:
             delta = (r["test_accuracy"] - prev["test_accuracy"]) * 100
             verdict = "helped" if delta > 1.2 else ("hurt" if delta < -1.2 else "within noise")
@@ -145,6 +175,10 @@ def main() -> None:
     a = p.parse_args()
     if a.render:
         results = json.loads((a.out / "results.json").read_text())
+        used = argparse.Namespace(**{**vars(a), **results["settings"]})  # labels as run, not as typed now
+        results["rows"], notes = collect(used, results["reports"])
+        results["notes"] = notes + [n for n in results.get("extra_notes", []) if n not in notes]
+        (a.out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
         (a.out / "results.md").write_text(markdown(results))
         print(markdown(results))
         return
@@ -165,7 +199,7 @@ def main() -> None:
     teacher = default_teacher()
     data = load_rotten_tomatoes()
     wanted = {k for k in a.only.split(",") if k}
-    results_rows, reports, notes = [], {}, []
+    reports: dict[str, dict] = {}
     for row in rows(a):
         if wanted and row["key"] not in wanted:
             continue
@@ -181,22 +215,7 @@ def main() -> None:
             rep = compress(teacher, data, parse_recipe(doc, f"benchmark:{row['key']}"), out,
                            max_train_examples=a.train_examples, max_steps=max_steps, latency_runs=a.latency_runs)
         reports[row["key"]] = rep
-        if not results_rows:
-            results_rows.append(summarise("teacher", "teacher (all-MiniLM-L6-v2 + head)", rep, "teacher"))
-        results_rows.append(summarise(row["key"], row["label"], rep))
-        for n in rep.get("notes", []):
-            if n not in notes:
-                notes.append(n)
-        for st in rep["stages"]:
-            sel = st.get("selection")
-            if sel and sel.get("method") == "greedy":
-                msg = (f"greedy layer selection kept teacher layers {sel['kept_original_layers']} "
-                       f"(the seed kept [0, 1, 2, 4]); trace: {sel['trace']}")
-                if msg not in notes:
-                    notes.append(msg)
-            if st["type"] == "prune_heads":
-                notes.append(f"head pruning: {st['heads_before']} -> {st['heads_after']} heads, per layer "
-                             f"{st['heads_per_layer']}")
+    results_rows, notes = collect(a, reports)
     first = next(iter(reports.values()))
     results = {
         "settings": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}, "max_steps": max_steps},

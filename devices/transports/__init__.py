@@ -1,0 +1,1 @@
+"""One module per transport; each registers itself with ``@register_transport``."""

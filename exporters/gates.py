@@ -27,6 +27,9 @@ class ParityResult:
     min_cosine: float
     mean_cosine: float
     argmax_agreement: float
+    mean_prob_diff: float
+    max_prob_diff: float
+    cosine_gated: bool
     thresholds: dict
     passed: bool
 
@@ -60,14 +63,26 @@ def run_examples(run: RunFn, enc: Encoded, description: str = "running artifact"
     return np.stack(rows).astype(np.float32)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
 def parity(got: np.ndarray, expected: np.ndarray, thresholds: Thresholds) -> ParityResult:
+    """Gate rules and why: see :class:`~edgebert.exporters.base.Thresholds`."""
     diff = np.abs(got - expected)
     cos = (got * expected).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1) + 1e-12)
     agree = float((got.argmax(1) == expected.argmax(1)).mean())
-    ok = (float(cos.mean()) >= thresholds.min_mean_cosine and agree >= thresholds.min_argmax_agreement
-          and (thresholds.max_abs_diff is None or float(diff.max()) <= thresholds.max_abs_diff))
+    # total-variation distance between the class distributions (for two classes: |change in p(class 1)|)
+    pdiff = np.abs(softmax(got.astype(np.float64)) - softmax(expected.astype(np.float64))).sum(1) / 2
+    cosine_gated = got.shape[1] > 2
+    ok = (agree >= thresholds.min_argmax_agreement
+          and (not cosine_gated or float(cos.mean()) >= thresholds.min_mean_cosine)
+          and (thresholds.max_abs_diff is None or float(diff.max()) <= thresholds.max_abs_diff)
+          and (thresholds.max_mean_prob_diff is None or float(pdiff.mean()) <= thresholds.max_mean_prob_diff))
     return ParityResult(len(got), float(diff.max()), float(diff.mean()), float(cos.min()), float(cos.mean()), agree,
-                        asdict(thresholds), bool(ok))
+                        float(pdiff.mean()), float(pdiff.max()), cosine_gated, asdict(thresholds), bool(ok))
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -177,14 +177,15 @@ def export_target(target: str, ctx: _Context, out_dir: Path, opts: ExportOptions
         art, secs = _export_once(exporter, ctx, quantize, float_modules, Path(work))
         gates = _gate(exporter, art, ctx, opts)
         attempts = [{"float_modules": float_modules, "export_seconds": secs, "gates": gates}]
+        # a quantized artifact that misses either gate gets the sensitivity fallback
         needs_fallback = (art.precision not in FLOAT_PRECISIONS and gates.get("accuracy") is not None
-                          and not gates["accuracy"]["passed"])
+                          and not gates["passed"])
         if needs_fallback and opts.fallback:
             ranking = [s.module for s in ctx.sensitivity() if s.module not in float_modules]
             for module in ranking[:opts.max_fallback_steps]:
                 float_modules = float_modules + [module]
-                console.print(f"{target}: int8 lost {gates['accuracy']['drop_points']:.2f} points "
-                              f"(budget {opts.accuracy_budget}); retrying with {module} in float")
+                console.print(f"{target}: {art.precision} failed its gates ({'; '.join(_reasons(gates))}); "
+                              f"retrying with {module} in float")
                 art, secs = _export_once(exporter, ctx, quantize, float_modules, Path(work))
                 gates = _gate(exporter, art, ctx, opts)
                 attempts.append({"float_modules": float_modules, "export_seconds": secs, "gates": gates})
@@ -211,8 +212,10 @@ def _reasons(gates: dict) -> list[str]:
     out = []
     par, acc = gates.get("parity"), gates.get("accuracy")
     if par and not par["passed"]:
-        out.append(f"parity: max diff {par['max_abs_diff']:.3g}, mean cosine {par['mean_cosine']:.4f}, "
-                   f"argmax agreement {par['argmax_agreement']:.3f} vs thresholds {par['thresholds']}")
+        out.append(f"parity: max diff {par['max_abs_diff']:.3g}, argmax agreement {par['argmax_agreement']:.3f}, "
+                   f"mean probability change {par.get('mean_prob_diff', float('nan')):.4f}, "
+                   f"mean cosine {par['mean_cosine']:.4f}{'' if par.get('cosine_gated', True) else ' (not gated)'} "
+                   f"vs thresholds {par['thresholds']}")
     if acc and not acc["passed"]:
         out.append(f"accuracy dropped {acc['drop_points']:.2f} points (budget {acc['budget_points']})")
     return out

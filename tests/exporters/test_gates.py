@@ -40,3 +40,31 @@ def test_one_boundary_flip_does_not_fail_int8_parity():
     res = parity(got, ref, DEFAULT_THRESHOLDS["int8"])
     assert res.min_cosine < -0.99 and res.mean_cosine > 0.97 and res.passed
     assert not parity(got, ref, DEFAULT_THRESHOLDS["fp32"]).passed  # fp32 still demands 1e-4
+
+
+def test_two_class_cosine_is_reported_not_gated_but_probabilities_are():
+    """Mirrored two-class logits: cosine = 2*agreement-1 and gates nothing new; a probability shift does."""
+    from edgebert.exporters.base import DEFAULT_THRESHOLDS
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=200).astype(np.float32) * 2
+    ref = np.stack([z, -z], 1)
+    got = ref.copy()
+    flip = np.argsort(np.abs(z))[:16]  # 8% of examples, the ones nearest the boundary
+    got[flip] = -got[flip]
+    res = parity(got, ref, DEFAULT_THRESHOLDS["int8"])
+    assert abs(res.mean_cosine - (2 * res.argmax_agreement - 1)) < 1e-5
+    assert not res.cosine_gated and res.mean_cosine < 0.9 and res.passed
+    shifted = ref + np.array([0.0, 0.8], dtype=np.float32)  # same labels mostly, probabilities moved
+    res = parity(shifted, ref, DEFAULT_THRESHOLDS["int8"])
+    assert res.mean_prob_diff > 0.05 and not res.passed
+
+
+def test_cosine_gates_with_three_classes():
+    from edgebert.exporters.base import Thresholds
+
+    ref = np.array([[3.0, 0.0, -3.0]] * 10, dtype=np.float32)
+    got = ref.copy()
+    got[:, 2] = 2.0  # argmax unchanged, direction changed
+    res = parity(got, ref, Thresholds(None, 0.95, 0.9))
+    assert res.cosine_gated and res.argmax_agreement == 1.0 and not res.passed

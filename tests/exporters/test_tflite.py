@@ -86,8 +86,12 @@ def test_int8_output_is_dequantized_and_matches_reference(exporter, int8, fp32, 
     ref = _reference(int8, tiny_classifier.heldout)
     eager = tiny_classifier.torch_logits().numpy()
     # Close to the graph PT2E calibrated. Since only linears are quantized (pt2e.linear_modules)
-    # the .tflite drifts up to ~10 output steps from it (it was <= 2 when every op was int8);
-    # why LiteRT's conversion differs there is an open item, so the bound is relative to the logits.
+    # the .tflite drifts from it: on this model mean 0.4 output steps, max 10 (one input; it was
+    # <= 2 when every op was int8). LiteRT's reference kernels give the same outputs as XNNPACK
+    # (its optimized non-delegate kernels drift more: mean 5.7 steps), so this is the converted
+    # int8 graph's arithmetic vs torch's float-simulated QDQ, not one runtime's bug; a
+    # bit-exact cause is not pinned down. Hence the bound relative to the logits; the gates
+    # measure the real artifact against the PyTorch model either way.
     assert np.abs(got - ref).max() <= 0.1 * np.abs(ref).max()
     assert (got.argmax(1) == eager.argmax(1)).mean() >= 0.75
     assert np.abs(got - eager).max() < 0.5 * np.abs(eager).max()

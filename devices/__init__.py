@@ -48,5 +48,20 @@ def get_transport(spec: str) -> Transport:
                       "use host, adb[:SERIAL], ssh://user@host[:port] or browser; `edgebert devices` lists them")
 
 
-__all__ = ["CommandResult", "DeviceError", "DeviceGone", "DeviceInfo", "DeviceTimeout", "RunnerCrashed",
+def discover_all() -> list[tuple[str, str, str]]:
+    """(spec, kind, note) for every connected or configured device; a broken transport lists nothing."""
+    _discover()
+    found = []
+    for kind in sorted(_REGISTRY, key=lambda k: (k != "host", k)):
+        cls = _REGISTRY[kind]
+        try:
+            specs = cls.discover()
+        except Exception as exc:  # e.g. adb server not starting: still list the others
+            found.append((f"{kind} (unavailable)", kind, str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__))
+            continue
+        found += [(spec, kind, getattr(cls, "discover_note", "")) for spec in specs]
+    return found
+
+
+__all__ = ["discover_all", "CommandResult", "DeviceError", "DeviceGone", "DeviceInfo", "DeviceTimeout", "RunnerCrashed",
            "RunnerMissing", "RunnerResult", "Transport", "get_transport", "register_transport", "transport_kinds"]

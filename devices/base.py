@@ -123,6 +123,34 @@ class Transport(ABC):
     def quote(argv: list[str]) -> str:
         return " ".join(shlex.quote(a) for a in argv)
 
+    # ---- optional hooks: harmless defaults, overridden where the device can do better ----
+
+    def python_command(self) -> list[str] | None:
+        """The Python interpreter (with runtimes) that runs the pushed benchmark script; None: no Python."""
+        return ["python3"]
+
+    def thermal(self) -> dict:
+        """Temperatures/status where readable; ``temperature_c`` is the one cool-down waits on."""
+        return {}
+
+    def big_cores(self) -> list[int]:
+        """CPU ids of the fastest cluster (empty: unknown)."""
+        return []
+
+    def pin_prefix(self, cores: list[int]) -> list[str] | None:
+        """argv prefix that pins a command to ``cores`` (None: this device cannot pin)."""
+        return None
+
+    @property
+    def leftover(self) -> str | None:
+        """What ``cleanup`` could not remove because the device was unreachable; None when clean."""
+        return None
+
+
+def taskset_prefix(cores: list[int]) -> list[str]:
+    """``taskset MASK``: the hex-mask form both util-linux and Android's toybox accept."""
+    return ["taskset", format(sum(1 << c for c in cores), "x")]
+
 
 @dataclass
 class RunnerResult:

@@ -224,10 +224,12 @@ def teacher(
 def _register_subcommands() -> None:
     """Each feature area adds its own commands, so adding one is adding one module."""
     from .compression.cli import register as register_compression
+    from .devices_cli import register as register_devices
     from .exporters_cli import register as register_export
 
     register_compression(app)
     register_export(app)
+    register_devices(app)
 
 
 _register_subcommands()

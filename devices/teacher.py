@@ -1,0 +1,116 @@
+"""Find (or export) the full-size teacher bundle every benchmark is compared against.
+
+A compressed model's numbers mean little alone: the report always shows speedup and size
+ratio against the fp32 teacher exported to the same target and measured by the same runner
+in the same session. The teacher is ``--teacher BUNDLE`` when given; otherwise the one the
+bundle's source checkpoint names (compression provenance), the source itself when it is
+not a compressed student, or edgebert's default teacher for the default task.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edgebert.errors import EdgebertError
+from edgebert.fsutil import sha256_file
+from edgebert.progress import console
+
+NO_TEACHER_HINT = "pass --teacher BUNDLE (the fp32 teacher exported with `edgebert export` to the same target)"
+
+
+def weights_sha256(model_dir: Path) -> str | None:
+    files = sorted(Path(model_dir).glob("*.safetensors"))
+    return ",".join(sha256_file(f) for f in files) if files else None
+
+
+def _default_task(meta: dict) -> bool:
+    from edgebert.data.default import ROTTEN_SOURCE
+
+    return str(meta.get("calibration", {}).get("source", "")).startswith(ROTTEN_SOURCE)
+
+
+def teacher_checkpoint(meta: dict) -> Path:
+    """The teacher checkpoint folder for a bundle, from its metadata."""
+    recorded = meta.get("source_checkpoint", {}).get("path")
+    src = Path(recorded) if recorded else None
+    if src is not None and src.is_dir():
+        prov = {}
+        if (src / "edgebert.json").exists():
+            prov = json.loads((src / "edgebert.json").read_text()).get("provenance", {})
+        named = (prov.get("compression") or {}).get("teacher")
+        if named and Path(named).exists():
+            return Path(named)
+        if not prov.get("compression"):
+            return src  # exported from the teacher itself (e.g. its int8 bundle)
+    if _default_task(meta):
+        from edgebert.teacher import default_teacher
+
+        return default_teacher()
+    raise EdgebertError(f"cannot find the teacher of the bundle from {src or 'an unknown checkpoint'}", NO_TEACHER_HINT)
+
+
+def teacher_data(meta: dict):
+    """The labelled data the bundle was calibrated/gated on, so the teacher is gated on it too."""
+    source = str(meta.get("calibration", {}).get("source", ""))
+    if _default_task(meta):
+        from edgebert.data.default import load_rotten_tomatoes
+
+        return load_rotten_tomatoes()
+    if source and Path(source).exists():
+        from edgebert.data import load_labelled
+
+        return load_labelled(Path(source), label_names=meta.get("labels"))
+    raise EdgebertError(f"the bundle's data ({source or 'unknown'}) is not on this machine", NO_TEACHER_HINT)
+
+
+def _matches(meta: dict, target: str, seq_len: int, sha: str | None) -> bool:
+    return (meta.get("target") == target and meta.get("seq_len") == seq_len and meta.get("precision") in ("fp32", "fp16")
+            and sha is not None and meta.get("source_checkpoint", {}).get("sha256") == sha)
+
+
+def export_teacher(meta: dict, cache: Path, eval_limit: int | None = None) -> Path:
+    """The teacher exported fp32 to the bundle's target at its seq len (reused from ``cache``)."""
+    from edgebert.exporters.bundle import read_bundle
+    from edgebert.exporters.pipeline import ExportOptions, export_model
+
+    ckpt = teacher_checkpoint(meta)
+    target, seq_len = meta["target"], int(meta["seq_len"])
+    sha = weights_sha256(ckpt)
+    dest = cache / f"seq{seq_len}"
+    for old in sorted(dest.glob(f"{target}-*")) if dest.exists() else []:
+        if (old / "metadata.json").exists() and _matches(read_bundle(old), target, seq_len, sha):
+            return old
+    console.print(f"exporting the teacher ({ckpt.name}) to {target} fp32 at seq len {seq_len} for comparison ...")
+    (res,) = export_model(ckpt, teacher_data(meta), dest,
+                          ExportOptions([target], "none", seq_len=seq_len, eval_limit=eval_limit))
+    return res.path
+
+
+def resolve_teachers(bundles: dict[Path, dict], given: list[Path], cache: Path,
+                     eval_limit: int | None = None) -> dict[Path, Path]:
+    """Bundle -> teacher bundle: a given one of the same target and seq len, a bundle in the
+    list that is itself the fp32 teacher, or a fresh export."""
+    from edgebert.exporters.bundle import read_bundle
+
+    given_meta = {Path(p): read_bundle(Path(p)) for p in given}
+    out: dict[Path, Path] = {}
+    exported: dict[tuple[str, int], Path] = {}
+    for path, meta in bundles.items():
+        key = (meta["target"], int(meta["seq_len"]))
+        match = [p for p, m in given_meta.items() if (m["target"], int(m["seq_len"])) == key]
+        if match:
+            out[path] = match[0]
+            continue
+        if given_meta and not match and key not in exported:
+            console.print(f"[yellow]no --teacher for {key[0]} at seq len {key[1]}; exporting one[/]")
+        if key not in exported:
+            ckpt_sha = None
+            try:
+                ckpt_sha = weights_sha256(teacher_checkpoint(meta))
+            except EdgebertError:
+                pass
+            itself = [p for p, m in bundles.items() if _matches(m, *key, ckpt_sha)]
+            exported[key] = itself[0] if itself else export_teacher(meta, cache, eval_limit)
+        out[path] = exported[key]
+    return out

@@ -1,0 +1,185 @@
+"""The adb transport end to end: the real Debian ``adb`` client against the adb protocol test
+server in ``adbd_server.py`` (which is NOT Android: commands run on this host). Real phones:
+``EDGEBERT_ADB_SERIAL=<serial> pytest tests/devices/test_adb.py -k real_phone``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from edgebert.devices import DeviceError, DeviceGone, DeviceTimeout, get_transport
+from edgebert.devices.transports.adb import AdbTransport, parse_devices, parse_thermal
+
+
+def _host(adbd, remote: str):
+    return adbd.host_path(remote)
+
+
+def test_discover_and_describe(adbd):
+    assert f"adb:{adbd.serial}" in AdbTransport.discover()
+    with get_transport(f"adb:{adbd.serial}") as dev:
+        assert isinstance(dev, AdbTransport)
+        info = dev.describe()
+    assert info.kind == "adb" and info.name == adbd.serial
+    assert info.model == "Edgebert Test Server" and info.os == "Android 14 (API 34)"
+    assert info.abi == os.uname().machine and info.cores == os.cpu_count()
+    assert info.emulated and "EMULATED" in info.where  # ro.kernel.qemu=1: never mistaken for a phone
+    assert info.thermal["temperature_c"] == 31.2 and info.thermal["thermal_status_name"] == "none"
+    assert info.extra["big_cores"] == [1]
+
+
+def test_push_run_pull_roundtrip(adbd, tmp_path):
+    payload = os.urandom(700_000)  # several WRTE packets and sync DATA chunks
+    src = tmp_path / "blob.bin"
+    src.write_bytes(payload)
+    with AdbTransport(adbd.serial) as dev:
+        wd = dev.workdir()
+        assert wd.startswith("/data/local/tmp/edgebert-") and _host(adbd, wd).is_dir()
+        dev.push(src, f"{wd}/blob.bin")
+        assert _host(adbd, f"{wd}/blob.bin").read_bytes() == payload
+        res = dev.run(["sh", "-c", f"cat {wd}/blob.bin {wd}/blob.bin > {wd}/twice.bin && wc -c < {wd}/twice.bin"],
+                      timeout=30)
+        assert res.returncode == 0 and res.stdout.strip() == str(2 * len(payload))
+        dev.pull(f"{wd}/twice.bin", tmp_path / "back.bin")
+        assert (tmp_path / "back.bin").read_bytes() == payload * 2
+        with pytest.raises(DeviceError, match="adb pull"):
+            dev.pull(f"{wd}/missing", tmp_path / "nope")
+    assert not _host(adbd, wd).exists() and dev.leftover is None
+
+
+def test_exit_codes_and_streams(adbd):
+    with AdbTransport(adbd.serial) as dev:
+        res = dev.run(["sh", "-c", "echo out; echo err >&2; exit 7"], timeout=30)
+        assert (res.returncode, res.stdout, res.stderr) == (7, "out\n", "err\n")
+        assert dev.run(["true"], timeout=30).returncode == 0
+        assert dev.run(["sh", "-c", "kill -9 $$"], timeout=30).returncode == 137  # killed by a signal
+        quoted = dev.run(["echo", "a b", "$HOME", "it's"], timeout=30)
+        assert quoted.stdout == "a b $HOME it's\n"
+
+
+def test_timeout_kills_the_command(adbd):
+    with AdbTransport(adbd.serial) as dev:
+        wd = dev.workdir()
+        script = _host(adbd, f"{wd}/spin.sh")
+        script.write_text("#!/bin/sh\nsleep 30\n")
+        script.chmod(0o755)
+        t0 = time.monotonic()
+        with pytest.raises(DeviceTimeout, match="ran past 1 s"):
+            dev.run([f"{wd}/spin.sh"], timeout=1)
+        assert time.monotonic() - t0 < 15
+        deadline = time.monotonic() + 10
+        while any(str(script) in _cmdline(p) for p in os.listdir("/proc") if p.isdigit()):
+            assert time.monotonic() < deadline, "the timed-out command is still running"
+            time.sleep(0.2)
+        assert dev.run(["echo", "still usable"], timeout=30).stdout == "still usable\n"
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_device_killed_mid_run_is_one_line_and_cleanup_does_not_raise(adbd, tmp_path):
+    dev = AdbTransport(adbd.serial)
+    wd = dev.workdir()
+    threading.Timer(1.0, adbd.kill).start()
+    t0 = time.monotonic()
+    with pytest.raises(DeviceGone) as err:
+        dev.run(["sleep", "20"], timeout=60)
+    assert time.monotonic() - t0 < 15
+    line = err.value.one_line()
+    assert "\n" not in line and adbd.serial in line and "gone" in line
+    with pytest.raises(DeviceGone):
+        (tmp_path / "f").write_text("x")
+        dev.push(tmp_path / "f", f"{wd}/f")
+    dev.cleanup()  # must not raise
+    assert dev.leftover == wd
+
+
+def test_thermal_and_cooldown(adbd):
+    with AdbTransport(adbd.serial) as dev:
+        (adbd.root / "battery_temperature").write_text("452")
+        (adbd.root / "thermal_status").write_text("2")
+        th = dev.thermal()
+        assert th["temperature_c"] == 45.2 and th["thermal_status"] == 2 and th["thermal_status_name"] == "moderate"
+        assert th["zones"] == {"cpu0": 36.5, "battery": 31.2}
+        miss = dev.cooldown(40.0, timeout_s=1.5, poll_s=0.3)
+        assert not miss["reached"] and miss["waited_s"] >= 1.4 and miss["temperature_c"] == 45.2
+        threading.Timer(0.8, lambda: (adbd.root / "battery_temperature").write_text("355")).start()
+        hit = dev.cooldown(40.0, timeout_s=20, poll_s=0.3)
+        assert hit["reached"] and hit["temperature_c"] == 35.5 and hit["waited_s"] < 10
+
+
+def test_pin_to_big_cores(adbd):
+    with AdbTransport(adbd.serial) as dev:
+        big = dev.big_cores()
+        assert big == [1]
+        prefix = dev.pin_prefix(big)
+        assert prefix == ["taskset", "2"]
+        if os.cpu_count() < 2:
+            pytest.skip("pinning to cpu1 needs 2 cores")
+        res = dev.run(prefix + ["grep", "Cpus_allowed_list", "/proc/self/status"], timeout=30)
+        assert res.returncode == 0 and res.stdout.split()[-1] == "1"
+        assert dev.pin_prefix([]) is None
+
+
+def test_no_device_is_one_line(monkeypatch, adb_server_port):
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        empty_port = str(s.getsockname()[1])
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", empty_port)  # a fresh adb server with nothing attached
+    try:
+        with pytest.raises(DeviceError) as err:
+            get_transport("adb")
+        assert err.value.one_line().startswith("no adb device connected (")
+    finally:
+        subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30)
+
+
+def test_parsers_on_real_phone_text():
+    devices = parse_devices("* daemon started successfully\nList of devices attached\n"
+                            "R58M123ABC  device usb:1-1 product:beyond1 model:SM_G973F device:beyond1 transport_id:3\n"
+                            "emulator-5554  offline\n0123456789  unauthorized usb:1-2 transport_id:4\n\n")
+    assert [(d["serial"], d["state"]) for d in devices] == [("R58M123ABC", "device"), ("emulator-5554", "offline"),
+                                                          ("0123456789", "unauthorized")]
+    assert devices[0]["model"] == "SM_G973F"
+    pixel = ("Current Battery Service state:\n  AC powered: false\n  USB powered: true\n  level: 64\n"
+             "  temperature: 287\n  technology: Li-ion\n@@thermalservice\nIsStatusOverride: false\n"
+             "ThermalEventListeners:\n\tcallbacks: 2\nThermal Status: 1\nCached temperatures:\n"
+             "\tTemperature{mValue=28.7, mType=2, mName=battery, mStatus=0}\nHAL Ready: true\n"
+             "Current temperatures from HAL:\n\tTemperature{mValue=41.2, mType=0, mName=BIG, mStatus=1}\n"
+             "\tTemperature{mValue=38.9, mType=0, mName=LITTLE, mStatus=0}\n"
+             "Current cooling devices from HAL:\n\tCoolingDevice{mValue=0, mType=2, mName=cpu0}\n")
+    th = parse_thermal(pixel)
+    assert th == {"battery_temperature_c": 28.7, "temperature_c": 28.7, "battery_level": 64, "thermal_status": 1,
+                  "thermal_status_name": "light", "zones": {"BIG": 41.2, "LITTLE": 38.9}}
+    assert parse_thermal("") == {} and parse_thermal("garbage\n@@thermalservice\nPermission Denial") == {}
+
+
+@pytest.mark.skipif(not os.environ.get("EDGEBERT_ADB_SERIAL"),
+                    reason="real phone: set EDGEBERT_ADB_SERIAL=<serial from `adb devices`>")
+def test_real_phone(tmp_path):
+    serial = os.environ["EDGEBERT_ADB_SERIAL"]
+    (tmp_path / "hello.txt").write_text("hello phone\n")
+    with get_transport(f"adb:{serial}") as dev:
+        info = dev.describe()
+        assert info.os.startswith("Android") and info.cores and not info.emulated
+        wd = dev.workdir()
+        dev.push(tmp_path / "hello.txt", f"{wd}/hello.txt")
+        res = dev.run(["cat", f"{wd}/hello.txt"], timeout=30)
+        assert res.stdout == "hello phone\n"
+        assert dev.run(["sh", "-c", "exit 5"], timeout=30).returncode == 5
+        dev.pull(f"{wd}/hello.txt", tmp_path / "back.txt")
+        assert (tmp_path / "back.txt").read_text() == "hello phone\n"
+        assert "temperature_c" in dev.thermal()
+    assert dev.leftover is None

@@ -15,7 +15,7 @@ import importlib
 from pathlib import Path
 
 from ..base import DeviceInfo, RunnerMissing, Transport
-from .programs import BenchmarkModelRunner, DeviceRunner, NativeRunner, PythonRunner
+from .programs import BenchmarkModelRunner, DeviceRunner, NativeBinaryRunner, PythonRunner
 
 SCRIPT = Path(__file__).with_name("bench_script.py")
 FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".pte": "pte", ".mlpackage": "coreml"}
@@ -28,20 +28,24 @@ def is_android(info: DeviceInfo) -> bool:
     return info.kind == "adb" or info.os.lower().startswith("android")
 
 
-def native_binary(info: DeviceInfo) -> tuple[Path, object]:
+def native_program(info: DeviceInfo, transport: Transport) -> NativeBinaryRunner:
     """The native .pte runner for this device's ABI, from ``edgebert.devices.native``.
 
-    That module provides ``runner_binary(abi) -> Path`` (building it if needed, raising
-    RunnerMissing when it cannot) and optionally ``parse_output(stdout) -> RunnerResult``."""
+    ``native_runner(abi, android=, with_libs=)`` builds it (cached) or raises RunnerMissing
+    saying how to get one (e.g. the NDK build for Android); ``with_libs`` lists the shared
+    libraries that must travel to a device other than this machine."""
     try:
         native = importlib.import_module("edgebert.devices.native")
     except ImportError:
         raise RunnerMissing("the native ExecuTorch runner is not part of this edgebert install",
                             "use --runner python, or build devices/native with CMake (see its README)") from None
-    get = getattr(native, "runner_binary", None)
-    if get is None:
-        raise RunnerMissing("edgebert.devices.native has no runner_binary()", "use --runner python")
-    return Path(get(info.abi)), getattr(native, "parse_output", None)
+    parse = getattr(native, "parse_output", None)
+    if hasattr(native, "native_runner"):
+        nr = native.native_runner(info.abi, android=is_android(info), with_libs=transport.kind != "host")
+        return NativeBinaryRunner(nr.binary, tuple(getattr(nr, "libs", ())), parse)
+    if hasattr(native, "runner_binary"):
+        return NativeBinaryRunner(native.runner_binary(info.abi), (), parse)
+    raise RunnerMissing("edgebert.devices.native provides no runner", "use --runner python")
 
 
 def select_runner(fmt: str, transport: Transport, info: DeviceInfo, probe: dict | None, choice: str = "auto",
@@ -56,12 +60,10 @@ def select_runner(fmt: str, transport: Transport, info: DeviceInfo, probe: dict 
     if fmt == "tflite" and benchmark_model is not None:
         return BenchmarkModelRunner(Path(benchmark_model))
     if fmt == "pte" and (choice == "native" or (choice == "auto" and android)):
-        binary, parse = native_binary(info)
-        return NativeRunner(binary, parse)
+        return native_program(info, transport)
     if fmt == "pte" and choice == "auto" and not _has(probe, fmt):
         try:  # no executorch in the device's Python: the native runner needs none
-            binary, parse = native_binary(info)
-            return NativeRunner(binary, parse)
+            return native_program(info, transport)
         except RunnerMissing:
             pass  # report the Python runtime as missing: the commoner fix
     if android:
@@ -87,5 +89,5 @@ def _has(probe: dict | None, fmt: str) -> bool:
     return bool(probe and probe.get("numpy") and probe.get(RUNTIME_OF[fmt]))
 
 
-__all__ = ["BenchmarkModelRunner", "DeviceRunner", "FORMATS", "NativeRunner", "PythonRunner", "RUNNER_CHOICES",
-           "SCRIPT", "is_android", "native_binary", "select_runner"]
+__all__ = ["BenchmarkModelRunner", "DeviceRunner", "FORMATS", "NativeBinaryRunner", "PythonRunner", "RUNNER_CHOICES",
+           "SCRIPT", "is_android", "native_program", "select_runner"]

@@ -67,23 +67,27 @@ class PythonRunner(DeviceRunner):
         return [*self.python, self.remote(workdir, self.script), "--probe"]
 
 
-class NativeRunner(DeviceRunner):
-    """The C++ runner from ``edgebert.devices.native`` (same command line as the script)."""
+class NativeBinaryRunner(DeviceRunner):
+    """The C++ runner from ``edgebert.devices.native`` (same command line as the script).
+
+    ``libs`` travel with the binary (a board without the build's paths) and are found
+    through ``env LD_LIBRARY_PATH=<scratch folder>``."""
 
     name = "native"
 
-    def __init__(self, binary: Path, parse: Callable[[str], RunnerResult] | None = None):
-        self.binary, self._parse = binary, parse
+    def __init__(self, binary: Path, libs: tuple[Path, ...] = (), parse: Callable[[str], RunnerResult] | None = None):
+        self.binary, self.libs, self._parse = Path(binary), tuple(libs), parse
 
     def files(self) -> list[Path]:
-        return [self.binary]
+        return [self.binary, *self.libs]
 
     def install(self, transport, workdir) -> None:
         super().install(transport, workdir)
         transport.run(["chmod", "755", self.remote(workdir, self.binary)], timeout=30)
 
     def command(self, transport, workdir, model_remote, local_artifact, inputs, settings) -> list[str]:
-        return [self.remote(workdir, self.binary), *contract_args(model_remote, inputs, settings)]
+        env = ["env", f"LD_LIBRARY_PATH={workdir}"] if self.libs else []
+        return [*env, self.remote(workdir, self.binary), *contract_args(model_remote, inputs, settings)]
 
     def parse(self, stdout, stderr, settings) -> RunnerResult:
         return (self._parse or RunnerResult.parse)(stdout)

@@ -19,7 +19,7 @@ from edgebert.devices.transports.adb import AdbTransport, parse_devices, parse_t
 _spec = spec_from_file_location("edgebert_tests_adb_fixtures", Path(__file__).with_name("adb_fixtures.py"))
 _fx = module_from_spec(_spec)
 _spec.loader.exec_module(_fx)
-adb_server_port, adbd = _fx.adb_server_port, _fx.adbd  # fixtures
+adb_server_port, adbd, pte_runner_build = _fx.adb_server_port, _fx.adbd, _fx.pte_runner_build  # fixtures
 
 
 def _host(adbd, remote: str):
@@ -190,3 +190,38 @@ def test_real_phone(tmp_path):
         assert (tmp_path / "back.txt").read_text() == "hello phone\n"
         assert "temperature_c" in dev.thermal()
     assert dev.leftover is None
+
+
+def test_bench_over_adb_end_to_end(adbd, pte_runner_build, tiny_bundles, quick, tmp_path, monkeypatch):
+    """The harness's adb path: describe, push, native .pte runner pinned to the big core, thermal
+    readings and cool-down, pull nothing back but JSON, device left clean. The runner is the host
+    build (the test server runs commands on this host); on a phone it is the NDK build."""
+    from edgebert.devices.bench import run_bench
+
+    monkeypatch.setenv("EDGEBERT_PTE_RUNNER", str(pte_runner_build.binary))
+    quick.pin_cores, quick.cooldown_temp, quick.cooldown_poll_seconds = True, 40.0, 0.2
+    report = run_bench([tiny_bundles["executorch-fp32"]], f"adb:{adbd.serial}", quick, tmp_path,
+                       progress_enabled=False)
+    assert report.complete and report.error is None and report.leftover is None
+    assert report.device["kind"] == "adb" and report.device["emulated"] and "Android 14" in report.device["os"]
+    (m,) = report.measurements
+    assert (m.runner, m.status) == ("native", "measured") and m.sanity["passed"], m.sanity
+    assert "XNNPACK" in m.result["runtime"] and m.pinned_cores == [1]
+    assert m.thermal_before["temperature_c"] == 31.2 and m.cooldown["temperature_c"] == 31.2
+    assert list((adbd.root / "data/local/tmp").iterdir()) == []  # device left clean
+
+
+def test_bench_device_unplugged_mid_run(adbd, pte_runner_build, tiny_bundles, quick, tmp_path, monkeypatch):
+    from edgebert.devices.bench import run_bench
+
+    monkeypatch.setenv("EDGEBERT_PTE_RUNNER", str(pte_runner_build.binary))
+    quick.runs, quick.min_seconds = 1, 8.0  # still running when the device goes
+    threading.Timer(4.0, adbd.kill).start()
+    t0 = time.monotonic()
+    with pytest.raises(DeviceGone) as err:
+        run_bench([tiny_bundles["executorch-fp32"]], f"adb:{adbd.serial}", quick, tmp_path, progress_enabled=False)
+    line = err.value.one_line()
+    assert "\n" not in line and adbd.serial in line and "partial report" in line and "could not remove" in line
+    assert time.monotonic() - t0 < 60
+    doc = __import__("json").loads((tmp_path / "bench.json").read_text())
+    assert doc["complete"] is False and doc["measurements"][0]["status"] == "failed"

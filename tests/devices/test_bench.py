@@ -1,0 +1,95 @@
+"""Orchestration: runner choice per platform, teacher export, sanity checks, reports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgebert.devices import DeviceInfo, RunnerMissing
+from edgebert.devices.bench import run_bench, sanity
+from edgebert.devices.runners import BenchmarkModelRunner, PythonRunner, select_runner
+from edgebert.devices.transports.host import HostTransport
+
+ALL = {"numpy": "2", "onnxruntime": "1", "ai_edge_litert": "2", "executorch": "1"}
+PHONE = DeviceInfo("adb", "R5CT1234", "Pixel 7", "Android 14 (API 34)", "arm64-v8a", 8)
+BOARD = DeviceInfo("ssh", "pi@pi4", "Raspberry Pi 4 Model B", "Debian GNU/Linux 12", "aarch64", 4)
+
+
+def test_runner_per_platform_and_format(tmp_path):
+    host = HostTransport()
+    for fmt in ("onnx", "tflite", "pte"):
+        assert isinstance(select_runner(fmt, host, BOARD, ALL), PythonRunner)
+    tool = tmp_path / "benchmark_model"
+    tool.write_bytes(b"\x7fELF")
+    assert isinstance(select_runner("tflite", host, PHONE, None, benchmark_model=tool), BenchmarkModelRunner)
+    with pytest.raises(RunnerMissing, match="no .tflite runner for Android") as info:
+        select_runner("tflite", host, PHONE, None)
+    assert "--benchmark-model" in info.value.one_line()
+    with pytest.raises(RunnerMissing, match="no onnx runner for Android"):
+        select_runner("onnx", host, PHONE, None)
+    with pytest.raises(RunnerMissing, match="Core ML models run only on Apple devices"):
+        select_runner("coreml", host, BOARD, ALL)
+
+
+def test_missing_runtime_on_the_board_says_how_to_install_it():
+    probe = dict(ALL, onnxruntime=None, onnxruntime_error="ModuleNotFoundError: No module named 'onnxruntime'")
+    with pytest.raises(RunnerMissing, match="cannot run .onnx on pi@pi4: ModuleNotFoundError") as info:
+        select_runner("onnx", HostTransport(), BOARD, probe)
+    assert "pip install numpy onnxruntime" in info.value.one_line()
+    with pytest.raises(RunnerMissing, match="no Python on the device"):
+        select_runner("tflite", HostTransport(), BOARD, None)
+
+
+def test_sanity_check_catches_wrong_logits():
+    ref = np.array([[0.5, -0.25]], dtype=np.float32)
+    assert sanity([0.5, -0.25], ref, "fp32")["passed"]
+    assert not sanity([0.5, -0.2], ref, "fp32")["passed"]  # 0.05 off: an fp32 runtime bug
+    assert sanity([0.49, -0.23], ref, "int8")["passed"]  # int8 kernels differ across CPUs
+    assert not sanity([-0.3, 0.4], ref, "int8")["passed"]  # different class: never fine
+    assert sanity([], ref, "fp32") == {"checked": False, "why": "the runner prints no outputs"}
+
+
+def test_teacher_is_exported_when_not_given(tiny_bundles, quick, tmp_path):
+    """An int8 bundle alone: its source checkpoint is the teacher, exported fp32 to ONNX here,
+    reused on the next run, and measured by the same runner in the same session."""
+    report = run_bench([tiny_bundles["onnx-int8"]], "host", quick, tmp_path, progress_enabled=False)
+    teacher, cand = report.measurements
+    assert teacher.role == "teacher" and teacher.precision == "fp32" and teacher.runner == cand.runner == "python"
+    assert teacher.bundle.startswith(str(tmp_path / "teachers")) and cand.teacher == teacher.name
+    t_meta = json.loads((tmp_path / "teachers" / "seq16" / "onnx-fp32" / "metadata.json").read_text())
+    c_meta = json.loads((tiny_bundles["onnx-int8"] / "metadata.json").read_text())
+    assert t_meta["source_checkpoint"]["sha256"] == c_meta["source_checkpoint"]["sha256"] and t_meta["seq_len"] == 16
+    cmp = report.comparison(cand)
+    assert cmp["teacher"] == teacher.name and cmp["speedup_p50"] > 0 and cmp["size_ratio"] > 1.0
+    assert "accuracy_delta_points" in cmp
+    doc = json.loads((tmp_path / "bench.json").read_text())
+    assert doc["measurements"][1]["vs_teacher"]["size_ratio"] == pytest.approx(cmp["size_ratio"])
+    mtime = (tmp_path / "teachers" / "seq16" / "onnx-fp32" / "model.onnx").stat().st_mtime
+    again = run_bench([tiny_bundles["onnx-int8"]], "host", quick, tmp_path, progress_enabled=False)
+    assert again.measurements[0].bundle == teacher.bundle  # the exported teacher is reused
+    assert (tmp_path / "teachers" / "seq16" / "onnx-fp32" / "model.onnx").stat().st_mtime == mtime
+
+
+def test_a_crashing_runner_keeps_what_was_measured(tiny_bundles, quick, tmp_path, monkeypatch):
+    """Break the candidate's artifact on the way to the device: the runtime fails to load it."""
+    from edgebert.devices import RunnerCrashed
+    from edgebert.devices.transports import host as host_mod
+
+    real_push = host_mod.HostTransport.push
+
+    def push(self, local, remote):
+        real_push(self, local, remote)
+        if remote.endswith("onnx-int8.onnx"):
+            with open(remote, "wb") as fh:
+                fh.write(b"not an onnx model")
+
+    monkeypatch.setattr(host_mod.HostTransport, "push", push)
+    with pytest.raises(RunnerCrashed, match="python runner crashed on onnx-int8") as info:
+        run_bench([tiny_bundles["onnx-int8"]], "host", quick, tmp_path, teachers=[tiny_bundles["onnx-fp32"]],
+                  progress_enabled=False)
+    assert "\n" not in info.value.one_line() and "partial report" in info.value.one_line()
+    doc = json.loads((tmp_path / "bench.json").read_text())
+    assert not doc["complete"] and [m["status"] for m in doc["measurements"]] == ["measured", "failed"]
+    assert doc["leftover_on_device"] is None

@@ -35,6 +35,8 @@ class BenchSettings:
             raise DeviceError("--min-seconds and --warmup cannot be negative")
         if self.threads is not None and self.threads < 1:
             raise DeviceError(f"--threads must be at least 1 (got {self.threads})", "omit it for the runtime default")
+        if self.runner not in ("auto", "python", "native"):
+            raise DeviceError(f"unknown --runner {self.runner}", "use one of auto, python, native")
         if self.timeout <= 0:
             raise DeviceError("--timeout must be positive")
         if self.benchmark_model is not None and not Path(self.benchmark_model).is_file():

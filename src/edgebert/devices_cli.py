@@ -59,9 +59,10 @@ def register(app: typer.Typer) -> None:
                           cooldown_temp=cooldown_temp, sentence=sentence or DEFAULT_SENTENCE)
         report = run_bench(list(bundles), device, s, out_dir, teachers=list(teacher))
         t = Table(title=report.device.get("where", device), title_justify="left")
-        keep = [c for c in COLUMNS if c not in ("role", "runner")]
+        keep = ["artifact", "precision", "size MB", "accuracy", "p50 ms", "p90 ms", "speedup vs teacher",
+                "size ratio vs teacher", "logits check"]
         for col in keep:
-            t.add_column(col)
+            t.add_column(col.replace(" vs teacher", ""), overflow="fold")
         for m in report.measurements:
             row = dict(zip(COLUMNS, _row(report, m)))
             t.add_row(*(row[c] for c in keep))

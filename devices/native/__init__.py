@@ -8,10 +8,10 @@ overhead. Builds are keyed by source hash + executorch version + ABI under
 * ``x86_64``: the venv's own wheel, host ``g++``. RUNPATH points into the venv, so on this
   machine nothing has to travel with the binary.
 * ``aarch64`` (Linux boards, qemu-user): Debian's ``aarch64-linux-gnu-g++`` against an aarch64
-  executorch + torch wheel tree installed with ``pip install --target`` (env
-  ``EDGEBERT_AARCH64_SITE_PACKAGES``) and an aarch64 ``libpython3.X.so`` (env
-  ``EDGEBERT_AARCH64_LIBPYTHON``). executorch 1.4.1's runtime library links libtorch and
-  libtorch_python, so those libraries (~450 MB) travel with the binary: see ``NativeRunner.libs``.
+  executorch wheel unpacked with ``pip install --target`` (env ``EDGEBERT_AARCH64_SITE_PACKAGES``).
+  It must be >= 1.5 (standalone ``lib/libexecutorch*.so``, ~13 MB to carry): 1.4.1's aarch64
+  runtime links PyPI's aarch64 libtorch, which is a CUDA build. The runtime string in the JSON
+  names the version actually linked.
 * Android (``arm64-v8a``): a glibc binary does not run there; build with the NDK on your machine
   (``devices/native/README.md``) and point ``EDGEBERT_PTE_RUNNER`` at the result.
 """
@@ -64,6 +64,18 @@ class NativeRunner:
         return [binary, "--model", model, "--input-ids", csv(input_ids), "--attention-mask", csv(attention_mask),
                 "--token-type-ids", csv(token_type_ids), "--warmup", str(warmup), "--runs", str(runs),
                 "--min-seconds", str(min_seconds), "--threads", str(threads or 0)]
+
+
+def emulator_prefix(abi: str) -> list[str] | None:
+    """argv prefix that runs an ``abi`` binary on this machine under qemu-user (None: not needed or
+    not installed). Results measured this way are emulated: outputs are real, timings are not."""
+    abi = normalize_abi(abi)
+    if abi == normalize_abi(platform.machine()):
+        return None
+    qemu, sysroot = shutil.which(f"qemu-{abi}-static") or shutil.which(f"qemu-{abi}"), Path(f"/usr/{abi}-linux-gnu")
+    if qemu is None or not sysroot.is_dir():
+        return None
+    return ["env", f"QEMU_LD_PREFIX={sysroot}", qemu]
 
 
 def normalize_abi(abi: str) -> str:
@@ -126,23 +138,25 @@ def _toolchain(abi: str) -> dict:
         cxx = "g++"
     elif abi == "aarch64" and host == "x86_64":
         site = os.environ.get("EDGEBERT_AARCH64_SITE_PACKAGES")
-        pyenv = os.environ.get("EDGEBERT_AARCH64_LIBPYTHON")
         how = ("pip install --target DIR --platform manylinux_2_28_aarch64 --python-version 3.11 --only-binary=:all: "
-               "--no-deps executorch==1.4.1 torch==2.13.0, then set EDGEBERT_AARCH64_SITE_PACKAGES=DIR and "
-               "EDGEBERT_AARCH64_LIBPYTHON=<aarch64 libpython3.11.so, e.g. from a debootstrap arm64 rootfs>")
-        if not site or not pyenv:
+               "--no-deps executorch==1.5.1, then set EDGEBERT_AARCH64_SITE_PACKAGES=DIR (or run `make test-aarch64`)")
+        if not site:
             raise RunnerMissing("no aarch64 executorch libraries to link the native runner against", how)
-        et_dir, pylib, cxx = Path(site) / "executorch", Path(pyenv), "aarch64-linux-gnu-g++"
-        if not et_dir.is_dir() or not pylib.is_file():
-            raise RunnerMissing(f"{et_dir} or {pylib} is missing", how)
+        et_dir, pylib, cxx = Path(site) / "executorch", None, "aarch64-linux-gnu-g++"
+        if not list((et_dir / "lib").glob("libexecutorch*.so")):
+            # 1.4.x has only the Python extension, linked to PyPI's aarch64 libtorch, which is a CUDA
+            # build (libcudart, cuDNN, NCCL): far too much to carry to a board for a CPU runner.
+            raise RunnerMissing(f"{et_dir} has no standalone lib/libexecutorch*.so (executorch < 1.5)", how)
     else:
         raise RunnerMissing(f"cannot build the native .pte runner for {abi} on {host}",
                             "supported: x86_64 and aarch64 (cross) from x86_64; " + _HOWTO_NDK)
-    for tool, pkg in (("cmake", "cmake"), (cxx, "g++" if cxx == "g++" else "g++-aarch64-linux-gnu")):
+    for tool, pkg in (("cmake", "cmake"), (cxx, "g++" if cxx == "g++" else "g++-aarch64-linux-gnu"),
+                      ("readelf", "binutils")):
         if shutil.which(tool) is None:
             raise RunnerMissing(f"{tool} not found: cannot build the native .pte runner", f"apt-get install {pkg}")
     torch_lib = et_dir.parent / "torch" / "lib"
-    lib_dirs = [et_dir / "extension" / "pybindings", et_dir / "backends" / "qualcomm", torch_lib, pylib.parent]
+    lib_dirs = [et_dir / "lib", et_dir / "extension" / "pybindings", et_dir / "backends" / "qualcomm", torch_lib]
+    lib_dirs += [pylib.parent] if pylib else []
     return {"et_dir": et_dir, "pylib": pylib, "cxx": cxx, "torch_lib": torch_lib, "lib_dirs": lib_dirs,
             "version": _executorch_version(et_dir)}
 
@@ -157,7 +171,7 @@ def _build(abi: str, cfg: dict) -> Path:
         build = tmp / "build"
         configure = ["cmake", "-S", str(SOURCE_DIR), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
                      f"-DCMAKE_CXX_COMPILER={cfg['cxx']}", f"-DEXECUTORCH_DIR={cfg['et_dir']}",
-                     f"-DPYTHON_LIBRARY={cfg['pylib']}", f"-DEXTRA_LINK_DIRS={cfg['torch_lib']}",
+                     f"-DPYTHON_LIBRARY={cfg['pylib'] or ''}", f"-DEXTRA_LINK_DIRS={cfg['torch_lib']}",
                      f"-DET_VERSION={cfg['version']}"]
         if abi != normalize_abi(platform.machine()):
             configure += ["-DCMAKE_SYSTEM_NAME=Linux", f"-DCMAKE_SYSTEM_PROCESSOR={abi}"]

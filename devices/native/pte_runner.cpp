@@ -6,7 +6,21 @@
 // It links the runtime the executorch wheel ships, so kernels and the XNNPACK delegate
 // register themselves when that library loads; nothing here is model specific.
 
+#if __has_include(<executorch/extension/threadpool/threadpool.h>)
 #include <executorch/extension/threadpool/threadpool.h>
+#else
+// 1.5 wheels ship the thread pool library but not its header: the two calls used here.
+#include <cstddef>
+#include <cstdint>
+namespace executorch::extension::threadpool {
+class ThreadPool {
+ public:
+  size_t get_thread_count() const;
+  bool _unsafe_reset_threadpool(uint32_t num_threads);
+};
+ThreadPool* get_threadpool();
+}  // namespace executorch::extension::threadpool
+#endif
 #include <executorch/runtime/core/data_loader.h>
 #include <executorch/runtime/core/evalue.h>
 #include <executorch/runtime/core/hierarchical_allocator.h>

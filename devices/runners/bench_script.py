@@ -61,6 +61,15 @@ def _rss_mb() -> float | None:
 
 
 def _peak_rss_mb() -> float:
+    """VmHWM where there is one: Linux's ru_maxrss keeps the high-water mark of the process that
+    forked us across execve (a 1 GB harness would make every runner look 1 GB)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 

@@ -64,3 +64,19 @@ def test_bad_invocations_fail_without_a_result_line(args, expected):
     assert res.returncode != 0 and expected in res.stderr
     with pytest.raises(Exception, match="no result line"):
         RunnerResult.parse(res.stdout)
+
+
+def test_peak_rss_is_the_runners_own_not_its_parents(tiny_bundles):
+    """Linux carries ru_maxrss across fork+exec: a 400 MB parent must not make the runner look 400 MB."""
+    parent = (
+        "import subprocess, sys\n"
+        "big = bytearray(400 * 2**20)\n"
+        "big[::4096] = b'\\x01' * len(big[::4096])\n"
+        f"res = subprocess.run([sys.executable, {str(SCRIPT)!r}, '--model', {str(tiny_bundles['onnx-fp32'] / 'model.onnx')!r},"
+        f" '--input-ids', {IDS!r}, '--attention-mask', {MASK!r}, '--token-type-ids', {TYPES!r}, '--runs', '1',"
+        " '--min-seconds', '0'], capture_output=True, text=True)\n"
+        "print(res.stdout.strip().splitlines()[-1])\n"
+    )
+    res = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=120)
+    r = RunnerResult.parse(res.stdout)
+    assert 10 < r.peak_rss_mb < 300, r.peak_rss_mb

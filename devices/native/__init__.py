@@ -130,9 +130,10 @@ def _toolchain(abi: str) -> dict:
         if spec is None or not spec.origin:  # executorch is a namespace package: locate it by version.py
             raise RunnerMissing("executorch is not installed", "pip install executorch==1.4.1")
         et_dir = Path(spec.origin).resolve().parent
-        libdir, soname = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("LDLIBRARY")
-        pylib = Path(libdir or "", soname or "")
-        if not (soname or "").endswith(".so") or not pylib.is_file():
+        libdir = Path(sysconfig.get_config_var("LIBDIR") or "/nonexistent")
+        names = [sysconfig.get_config_var(k) or "" for k in ("LDLIBRARY", "INSTSONAME")]  # .so, or .so.1.0 only
+        pylib = next((libdir / n for n in names if ".so" in n and (libdir / n).is_file()), None)
+        if pylib is None:
             raise RunnerMissing(f"this Python ({sys.executable}) has no shared libpython",
                                 "use a Python built with --enable-shared (Debian's and pyenv's are)")
         cxx = "g++"

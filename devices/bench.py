@@ -242,7 +242,8 @@ def _plan(bundles: list[Path], teacher_of: dict[Path, Path]) -> list[Measurement
 
     for t in dict.fromkeys(teacher_of.values()):
         plan[t] = _measurement(t, metas[t], "teacher", unique(f"teacher/{t.name}"))
-    clash = {b.name for b in bundles if sum(o.name == b.name for o in bundles) > 1}
+    every = [*bundles, *dict.fromkeys(teacher_of.values())]
+    clash = {b.name for b in bundles if sum(o.name == b.name for o in every) > 1}
     for b in bundles:
         if b not in plan:  # same folder names (teacher/ and student/ exports): say which parent
             plan[b] = _measurement(b, metas[b], "candidate", unique(f"{b.parent.name}/{b.name}" if b.name in clash else b.name))

@@ -159,9 +159,14 @@ class SshTransport(Transport):
 
     def run(self, argv: list[str], timeout: float) -> CommandResult:
         command = self.quote(argv)
-        if "timeout" in self._facts()["tools"]:  # the board kills its own runaway process
-            command = f"timeout -k 5 {max(1, int(timeout))} {command}"
-        return self._ssh(command, timeout + 15, Path(argv[0]).name)
+        wrapped = "timeout" in self._facts()["tools"]
+        if wrapped:  # the board kills its own runaway process, even if the link drops
+            command = f"timeout -k 5 {max(1, int(round(timeout)))} {command}"
+        res = self._ssh(command, timeout + 15, Path(argv[0]).name)
+        if wrapped and res.returncode in (124, 137):
+            raise DeviceTimeout(f"{Path(argv[0]).name} on {self.name} ran past {timeout:.0f} s",
+                                "raise --timeout or lower --runs/--min-seconds")
+        return res
 
     def cleanup(self, attempts: int = 3, wait: float = 2.0) -> None:
         """Remove the scratch folder; retries so a short network blip still ends clean."""

@@ -158,6 +158,19 @@ def test_bench_over_ssh_compares_with_the_teacher(ssh_env, tiny_bundles, quick, 
     assert "ssh" in md and "| onnx-int8 | candidate | onnx | int8 |" in md
 
 
+def test_timeout_kills_the_remote_command(ssh_env):
+    from edgebert.devices import DeviceTimeout
+
+    with get_transport(ssh_env.spec) as t:
+        t0 = time.monotonic()
+        with pytest.raises(DeviceTimeout, match="ran past 1 s"):
+            t.run(["sleep", "37.25"], timeout=1)
+        assert time.monotonic() - t0 < 15
+    time.sleep(0.5)
+    left = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "37.25"]]
+    assert not left  # the board's own `timeout` killed it; nothing keeps running there
+
+
 def test_unreachable_host_is_one_line_error(ssh_env):
     port = _free_port()  # nothing listens here
     with pytest.raises(DeviceGone, match="unreachable during describe") as info:

@@ -185,6 +185,9 @@ def _build(abi: str, cfg: dict) -> Path:
                                     f"rerun `{' '.join(cmd)}` to see the full log")
         shutil.copy2(build / BINARY, tmp / BINARY)
         shutil.rmtree(build, ignore_errors=True)
+    for stale in out.parent.glob(f"{BINARY}-{abi}-*"):  # older sources or versions: rebuilt on demand
+        if stale != out:
+            shutil.rmtree(stale, ignore_errors=True)
     return out / BINARY
 
 

@@ -19,7 +19,8 @@ from edgebert.devices.transports.adb import AdbTransport, parse_devices, parse_t
 _spec = spec_from_file_location("edgebert_tests_adb_fixtures", Path(__file__).with_name("adb_fixtures.py"))
 _fx = module_from_spec(_spec)
 _spec.loader.exec_module(_fx)
-adb_server_port, adbd, pte_runner_build = _fx.adb_server_port, _fx.adbd, _fx.pte_runner_build  # fixtures
+adb_server_port, adbd, pte_runner_build, tiny_ptes = (_fx.adb_server_port, _fx.adbd, _fx.pte_runner_build,
+                                                     _fx.tiny_ptes)  # fixtures
 
 
 def _host(adbd, remote: str):
@@ -28,6 +29,7 @@ def _host(adbd, remote: str):
 
 def test_discover_and_describe(adbd):
     assert f"adb:{adbd.serial}" in AdbTransport.discover()
+    assert get_transport("adb").serial == adbd.serial  # the only device: no serial needed
     with get_transport(f"adb:{adbd.serial}") as dev:
         assert isinstance(dev, AdbTransport)
         info = dev.describe()
@@ -190,6 +192,38 @@ def test_real_phone(tmp_path):
         assert (tmp_path / "back.txt").read_text() == "hello phone\n"
         assert "temperature_c" in dev.thermal()
     assert dev.leftover is None
+
+
+@pytest.mark.skipif(not (os.environ.get("EDGEBERT_ADB_SERIAL") and os.environ.get("EDGEBERT_PTE_RUNNER")),
+                    reason="real phone: set EDGEBERT_ADB_SERIAL and EDGEBERT_PTE_RUNNER (an NDK build, "
+                           "see devices/native/README.md)")
+def test_real_phone_native_runner(tiny_ptes):
+    """The NDK-built runner on the phone computes the logits executorch.runtime computes here."""
+    import numpy as np
+    from executorch.runtime import Runtime
+
+    from edgebert.devices import RunnerResult
+    from edgebert.devices.native import NativeRunner, native_runner
+
+    paths, batches = tiny_ptes
+    runner = native_runner(android=True)
+    batch = batches[1]
+    keys = ("input_ids", "attention_mask", "token_type_ids")
+    with get_transport(f"adb:{os.environ['EDGEBERT_ADB_SERIAL']}") as dev:
+        wd = dev.workdir()
+        dev.push(runner.binary, f"{wd}/pte_runner")
+        dev.run(["chmod", "755", f"{wd}/pte_runner"], timeout=30)
+        for name in ("portable", "xnnpack"):
+            dev.push(paths[name], f"{wd}/{name}.pte")
+            argv = dev.pin_prefix(dev.big_cores()) or []
+            argv += NativeRunner.argv(f"{wd}/pte_runner", f"{wd}/{name}.pte", *(batch[k][0].tolist() for k in keys),
+                                      warmup=3, runs=20, min_seconds=1.0)
+            res = dev.run(argv, timeout=300)
+            assert res.returncode == 0, res.stderr[-2000:]
+            out = RunnerResult.parse(res.stdout)
+            ref = Runtime.get().load_program(str(paths[name])).load_method("forward").execute(
+                [batch[k] for k in keys])[0].numpy()
+            assert np.abs(np.asarray(out.outputs, dtype=np.float32) - ref).max() <= 1e-5
 
 
 def test_bench_over_adb_end_to_end(adbd, pte_runner_build, tiny_bundles, quick, tmp_path, monkeypatch):

@@ -42,8 +42,11 @@ def test_timeout_kills_the_command_and_says_so():
 
 @pytest.mark.parametrize("bundle,fmt", [("onnx-fp32", "onnx"), ("tflite-fp32", "tflite"),
                                         ("executorch-fp32", "pte")])
-def test_bench_every_runnable_format_on_host(tiny_bundles, quick, tmp_path, bundle, fmt):
+def test_bench_every_runnable_format_on_host(tiny_bundles, quick, tmp_path, bundle, fmt, monkeypatch):
     """The bundle is its own fp32 teacher, so it is measured once, as the teacher."""
+    workdirs = []
+    real = HostTransport.workdir
+    monkeypatch.setattr(HostTransport, "workdir", lambda self: workdirs.append(real(self)) or workdirs[-1])
     report = run_bench([tiny_bundles[bundle]], "host", quick, tmp_path, progress_enabled=False)
     assert report.complete and report.error is None
     (m,) = report.measurements
@@ -60,7 +63,7 @@ def test_bench_every_runnable_format_on_host(tiny_bundles, quick, tmp_path, bund
     assert doc["complete"] and doc["device"]["kind"] == "host" and doc["measurements"][0]["result"]["runtime"]
     assert "not phone numbers" in (tmp_path / "bench.md").read_text()
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("edgebert-device-*/*"))  # device left clean
+    assert workdirs and not any(Path(w).exists() for w in workdirs)  # device left clean
 
 
 def test_native_pte_runner_through_the_hook(tiny_bundles, quick, tmp_path):

@@ -178,12 +178,12 @@ def test_unreachable_host_is_one_line_error(ssh_env):
     assert "\n" not in info.value.one_line()
 
 
-def _kill_when_running(server: SshServer, started: float, artifact: str, restart_after: float | None):
-    """Wait for the 2nd artifact on the "device", give its runner a moment, then drop sshd."""
+def _kill_when_running(server: SshServer, workdirs: list, artifact: str, restart_after: float | None):
+    """Wait for the 2nd artifact in the session's scratch folder (the "board" is this machine),
+    give its runner a moment, then drop sshd."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        hits = [p for p in Path("/tmp").glob(f"edgebert.*/{artifact}") if p.stat().st_mtime >= started - 1]
-        if hits:
+        if workdirs and (Path(workdirs[0]) / artifact).exists():
             time.sleep(1.5)
             server.kill()
             if restart_after is not None:
@@ -194,14 +194,16 @@ def _kill_when_running(server: SshServer, started: float, artifact: str, restart
 
 
 @pytest.mark.parametrize("comes_back", [True, False], ids=["link-returns", "link-stays-down"])
-def test_sshd_killed_mid_run(ssh_env, tiny_bundles, quick, tmp_path, comes_back):
+def test_sshd_killed_mid_run(ssh_env, tiny_bundles, quick, tmp_path, comes_back, monkeypatch):
     """One-line DeviceGone; the teacher's numbers are kept, marked incomplete; the device is cleaned
     as soon as it answers again (or the error names what was left)."""
     quick.min_seconds = 6.0  # the candidate is still running when sshd dies
     quick.runs = 1
-    started = time.time()
+    workdirs = []
+    real = SshTransport.workdir
+    monkeypatch.setattr(SshTransport, "workdir", lambda self: workdirs.append(real(self)) or workdirs[-1])
     killer = threading.Thread(target=_kill_when_running,
-                              args=(ssh_env, started, "onnx-int8.onnx", 0.5 if comes_back else None), daemon=True)
+                              args=(ssh_env, workdirs, "onnx-int8.onnx", 0.5 if comes_back else None), daemon=True)
     killer.start()
     try:
         with pytest.raises(DeviceGone) as info:
@@ -219,12 +221,12 @@ def test_sshd_killed_mid_run(ssh_env, tiny_bundles, quick, tmp_path, comes_back)
     assert teacher["status"] == "measured" and teacher["result"]["runs"] >= 1
     assert cand["status"] == "failed" and "unreachable" in cand["error"]
     assert "INCOMPLETE" in (tmp_path / "bench.md").read_text()
-    left = [p for p in Path("/tmp").glob("edgebert.*") if p.stat().st_mtime >= started - 1]
+    left = [w for w in dict.fromkeys(workdirs) if Path(w).exists()]
     if comes_back:
-        assert doc["leftover_on_device"] is None and not left, left
+        assert workdirs and doc["leftover_on_device"] is None and not left, left
     else:
         assert doc["leftover_on_device"] and f"could not remove {doc['leftover_on_device']}" in line
-        assert Path(doc["leftover_on_device"]) in left
+        assert left == [doc["leftover_on_device"]]
         shutil.rmtree(doc["leftover_on_device"])
     # the orphaned runner (its session is gone) ends on its own within its measuring time
     for p in psutil.process_iter(["cmdline"]):

@@ -65,7 +65,17 @@ double now_ms() {
   return std::chrono::duration<double, std::milli>(clock::now().time_since_epoch()).count();
 }
 
+// VmHWM is this process image's own high-water mark. getrusage's ru_maxrss is not: it keeps the
+// parent's peak across fork/vfork + exec, so a runner started from a 500 MB Python would report 500 MB.
 double peak_rss_mb() {
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    long kb = -1;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+    std::fclose(f);
+    if (kb >= 0) return kb / 1024.0;
+  }
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss / 1024.0;  // Linux reports kilobytes

@@ -69,3 +69,24 @@ def test_errors(export_request):
         ex.export(export_request("int8", calibration=[]))
     with pytest.raises(ExportError, match="no ONNX nodes found"):
         ex.export(export_request("int8", ["encoder.layer.7"]))
+
+
+@pytest.mark.parametrize("mode", ["int8", "int8-dynamic"])
+def test_classifier_kept_float_really_stays_float(mode, export_request):
+    """Dynamic mode renames each Gemm to NAME_MatMul before applying exclusions: the
+    classifier used to be quantized despite being listed float (21 points lost on MiniLM)."""
+    from edgebert.exporters.targets.onnx import quantized_nodes_from
+
+    ex = get_exporter("onnx")
+    fp32 = ex.export(export_request("none"))
+    head = nodes_in_modules(fp32.path, ["classifier"])
+    assert head
+    art = ex.export(export_request(mode, ["embeddings", "classifier"]))
+    assert quantized_nodes_from(art.path, head) == []
+    graph = onnx.load(str(art.path)).graph
+    head_nodes = [n for n in graph.node if any(n.name == h or n.name.startswith(f"{h}_") for h in head)]
+    assert head_nodes and {n.op_type for n in head_nodes} <= {"Gemm", "MatMul", "Add"}
+    # and the check itself catches a quantized head
+    quantized = ex.export(export_request(mode, ["embeddings"]))
+    if mode == "int8-dynamic":
+        assert quantized_nodes_from(quantized.path, head)

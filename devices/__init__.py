@@ -6,42 +6,22 @@ adding a device kind is adding one file with a ``@register_transport`` class.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from edgebert.registry import Registry
 
 from .base import (CommandResult, DeviceError, DeviceGone, DeviceInfo, DeviceTimeout, RunnerCrashed, RunnerMissing,
                    RunnerResult, Transport)
 
-_REGISTRY: dict[str, type[Transport]] = {}
-_DISCOVERED = False
-
-
-def register_transport(cls: type[Transport]) -> type[Transport]:
-    _REGISTRY[cls.kind] = cls
-    return cls
-
-
-def _discover() -> None:
-    global _DISCOVERED
-    if _DISCOVERED:
-        return
-    from . import transports
-
-    for mod in pkgutil.iter_modules(transports.__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{transports.__name__}.{mod.name}")
-    _DISCOVERED = True
+_TRANSPORTS: Registry[type[Transport]] = Registry(f"{__name__}.transports", "kind")
+register_transport = _TRANSPORTS.register
 
 
 def transport_kinds() -> list[str]:
-    _discover()
-    return sorted(_REGISTRY)
+    return _TRANSPORTS.names()
 
 
 def get_transport(spec: str) -> Transport:
     """``host``, ``adb``, ``adb:SERIAL``, ``ssh://user@host[:port]``, ``browser``."""
-    _discover()
-    for cls in _REGISTRY.values():
+    for cls in _TRANSPORTS.classes().values():
         if cls.accepts(spec):
             return cls.from_spec(spec)
     raise DeviceError(f"unknown device '{spec}'",
@@ -50,10 +30,9 @@ def get_transport(spec: str) -> Transport:
 
 def discover_all() -> list[tuple[str, str, str]]:
     """(spec, kind, note) for every connected or configured device; a broken transport lists nothing."""
-    _discover()
     found = []
-    for kind in sorted(_REGISTRY, key=lambda k: (k != "host", k)):
-        cls = _REGISTRY[kind]
+    for kind in _TRANSPORTS.names(order=["host"]):
+        cls = _TRANSPORTS.classes()[kind]
         try:
             specs = cls.discover()
         except Exception as exc:  # e.g. adb server not starting: still list the others

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import register_transport
 from ..base import CommandResult, DeviceError, DeviceGone, DeviceInfo, DeviceTimeout, Transport
+from ..sysinfo import sections as _sections
 
 ADB_HOWTO = "install Android platform-tools (Debian/Ubuntu: apt-get install adb) or set EDGEBERT_ADB=/path/to/adb"
 GONE_HINT = "reconnect it (USB cable, `adb connect HOST:PORT`) and rerun; results measured so far are kept"
@@ -54,18 +55,6 @@ def parse_devices(text: str) -> list[dict]:
         info.update(kv.split(":", 1) for kv in parts[2:] if ":" in kv)
         out.append(info)
     return out
-
-
-def _sections(text: str) -> dict[str, str]:
-    out: dict[str, list[str]] = {}
-    cur = None
-    for line in text.splitlines():
-        if line.startswith("@@"):
-            cur = line[2:].strip()
-            out[cur] = []
-        elif cur is not None:
-            out[cur].append(line)
-    return {k: "\n".join(v).strip() for k, v in out.items()}
 
 
 def parse_big_cores(freq_text: str) -> list[int]:

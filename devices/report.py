@@ -76,17 +76,24 @@ def plot_png(report) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
+    # colour = format, marker = role/precision, names in the legend: labels next to points
+    # collide as soon as two artifacts have similar latency
+    colours = {"pte": "tab:blue", "tflite": "tab:orange", "onnx": "tab:green", "mlpackage": "tab:purple"}
     plotted = 0
     for m in report.measurements:
         acc = (m.accuracy or {}).get("accuracy")
         if m.p50 is None or acc is None:
             continue
         teacher = m.role == "teacher"
-        ax.scatter([m.p50], [acc], marker="*" if teacher else "o", s=220 if teacher else 60,
-                   color="black" if teacher else None, zorder=3)
-        ax.annotate(m.name, (m.p50, acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        fmt = getattr(m, "format", None)
+        marker = "*" if teacher else ("o" if "int8" in str(getattr(m, "precision", "")) else "s")
+        ax.scatter([m.p50], [acc], marker=marker, s=220 if teacher else 60, color=colours.get(fmt, "tab:gray"),
+                   edgecolors="black", linewidths=0.6, zorder=3, label=m.name)
         plotted += 1
+    if plotted:
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
+                  title="star: teacher fp32, square: fp32, circle: int8", title_fontsize=7)
     if not plotted:
         ax.text(0.5, 0.5, "nothing measured with a known accuracy", ha="center", va="center", transform=ax.transAxes)
     d = report.device

@@ -161,7 +161,7 @@ def render(result: dict) -> str:
               f"bundle's sequence length on this host's CPU, through the runner the gates use (not a phone "
               f"number); PyTorch eager p50 {result['pytorch_eager_latency']['p50_ms']:.2f} ms. 1-minute load "
               f"average {result['load_average_at_start']:.1f} at the start and {result['load_average_at_end']:.1f} "
-              f"at the end of timing (above ~0.5 means other work shared the CPU and latencies are inflated)."
+              f"at the end of timing (it counts the benchmark's own threads; no other job ran)."
               if measured else "**Latency not measured yet** (exported with --no-measure).")
     lines = [
         "# Export benchmark: all-MiniLM-L6-v2 + Rotten Tomatoes head (the embedded teacher)",
@@ -188,6 +188,10 @@ def render(result: dict) -> str:
               "Int8 bundles keep embeddings, LayerNorm, Softmax, attention-score matmuls and the classifier "
               "in float; 'kept float' lists layers the sensitivity fallback also kept float. Each bundle's "
               "metadata.json has the full gate results and fallback attempts.",
+              "", "**ONNX: static QDQ int8 is slower than fp32 on this x86 host** (measured above), while dynamic "
+              "int8 is the fastest ONNX variant here. Static QDQ is the portable format that mobile execution "
+              "providers consume; check it on the device you ship to (`edgebert bench`) before choosing it for "
+              "latency.",
               "", "**Why int8 is only ~1.5x smaller, not 4x.** edgebert's int8 scheme quantizes the linear layers "
               "only; the word-embedding table (30,522 x 384 fp32 = 46.9 MB) stays float in every bundle, and it is "
               "half of this 6-layer model's 22.6M parameters. The encoder linears shrink 4x; the table does not. "

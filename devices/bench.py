@@ -129,15 +129,13 @@ def encode_sentence(bundle: Path, seq_len: int, sentence: str) -> dict[str, np.n
 
 def host_reference(bundle: Path, meta: dict, inputs: dict[str, np.ndarray]) -> np.ndarray | None:
     """The same input through the artifact's runtime here (None when it cannot run here)."""
-    from edgebert.exporters import Artifact, TensorSpec, get_exporter
+    from edgebert.exporters import get_exporter
+    from edgebert.exporters.bundle import bundle_artifact
 
     exporter = get_exporter(meta["target"])
     if not exporter.can_run_here():
         return None
-    oq = meta.get("output_quantization")
-    art = Artifact(meta["target"], bundle / meta["artifact"]["file"], meta["precision"],
-                   [TensorSpec(**t) for t in meta["inputs"]], [TensorSpec(**t) for t in meta["outputs"]],
-                   output_quantization=(oq["scale"], oq["zero_point"]) if oq else None)
+    art = bundle_artifact(bundle, meta)
     return np.asarray(exporter.runner(art)(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"]))
 
 

@@ -13,15 +13,10 @@ import json
 from pathlib import Path
 
 from edgebert.errors import EdgebertError
-from edgebert.fsutil import sha256_file
+from edgebert.model import weights_sha256
 from edgebert.progress import console
 
 NO_TEACHER_HINT = "pass --teacher BUNDLE (the fp32 teacher exported with `edgebert export` to the same target)"
-
-
-def weights_sha256(model_dir: Path) -> str | None:
-    files = sorted(Path(model_dir).glob("*.safetensors"))
-    return ",".join(sha256_file(f) for f in files) if files else None
 
 
 def _default_task(meta: dict) -> bool:

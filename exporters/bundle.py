@@ -21,7 +21,7 @@ from edgebert import __version__
 from edgebert.fsutil import atomic_dir, sha256_file
 from edgebert.model.hf import TOKENIZER_FILES
 
-from .base import Artifact
+from .base import Artifact, TensorSpec
 
 METADATA_VERSION = 1
 LIBRARIES = ("torch", "executorch", "torchao", "litert-torch", "ai-edge-litert", "coremltools", "onnx",
@@ -106,3 +106,13 @@ def read_bundle(path: Path) -> dict[str, Any]:
     if not meta.exists():
         raise EdgebertError(f"{path} is not an edgebert bundle (no metadata.json)", "pass a folder written by edgebert export")
     return json.loads(meta.read_text())
+
+
+def bundle_artifact(path: Path, meta: dict[str, Any] | None = None) -> Artifact:
+    """The Artifact a bundle holds, as its exporter's ``runner`` takes it (the inverse of write_bundle)."""
+    path = Path(path)
+    meta = meta or read_bundle(path)
+    oq = meta.get("output_quantization")
+    return Artifact(meta["target"], path / meta["artifact"]["file"], meta["precision"],
+                    [TensorSpec(**t) for t in meta["inputs"]], [TensorSpec(**t) for t in meta["outputs"]],
+                    output_quantization=(oq["scale"], oq["zero_point"]) if oq else None)

@@ -22,8 +22,8 @@ import torch
 from edgebert.data import LabelledData, encode, load_tokenizer, sample_calibration, split
 from edgebert.data.encoding import Encoded
 from edgebert.errors import DependencyError, EdgebertError
-from edgebert.fsutil import ensure_dir, sha256_file
-from edgebert.model import load_model
+from edgebert.fsutil import ensure_dir
+from edgebert.model import load_model, weights_sha256
 from edgebert.progress import console
 
 from . import get_exporter, target_names
@@ -107,7 +107,7 @@ class _Context:
         self.eval_enc = encode(tok, eval_examples, self.seq_len, self.labels)
         self.eval_ref = _torch_logits(self.model, self.eval_enc)
         self.eval_split = opts.eval_split
-        self.source = {"path": str(model_dir.resolve()), "sha256": _weights_hash(model_dir),
+        self.source = {"path": str(model_dir.resolve()), "sha256": weights_sha256(model_dir),
                        "parameters": self.model.num_parameters()}
         self.calibration_meta = {"source": data.source, "split": "train", "size": len(self.calib),
                                  "seed": self.calib.seed, "sha256": self.calib.sha256,
@@ -122,11 +122,6 @@ class _Context:
             held = _padded(self.sensitivity_enc)
             self._sensitivity = measure(self.model, self.calibration, held, tuple(v[:1] for v in held.values()))
         return self._sensitivity
-
-
-def _weights_hash(model_dir: Path) -> str:
-    files = sorted(model_dir.glob("*.safetensors"))
-    return sha256_file(files[0]) if len(files) == 1 else ",".join(sha256_file(f) for f in files)
 
 
 def _gate(exporter: Exporter, art: Artifact, ctx: _Context, opts: ExportOptions) -> dict[str, Any]:
@@ -213,8 +208,8 @@ def _reasons(gates: dict) -> list[str]:
     par, acc = gates.get("parity"), gates.get("accuracy")
     if par and not par["passed"]:
         out.append(f"parity: max diff {par['max_abs_diff']:.3g}, argmax agreement {par['argmax_agreement']:.3f}, "
-                   f"mean probability change {par.get('mean_prob_diff', float('nan')):.4f}, "
-                   f"mean cosine {par['mean_cosine']:.4f}{'' if par.get('cosine_gated', True) else ' (not gated)'} "
+                   f"mean probability change {par['mean_prob_diff']:.4f}, "
+                   f"mean cosine {par['mean_cosine']:.4f}{'' if par['cosine_gated'] else ' (not gated)'} "
                    f"vs thresholds {par['thresholds']}")
     if acc and not acc["passed"]:
         out.append(f"accuracy dropped {acc['drop_points']:.2f} points (budget {acc['budget_points']})")

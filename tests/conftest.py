@@ -75,16 +75,19 @@ def hf_encoder_dir(tmp_path_factory) -> Path:
     return make_hf_bert(tmp_path_factory.mktemp("hf_encoder"), head=False)
 
 
-@pytest.fixture(scope="session")
-def sentiment_csv(tmp_path_factory) -> Path:
+def write_sentiment_csv(path: Path, n: int, seed: int = 0) -> Path:
     import csv
 
-    path = tmp_path_factory.mktemp("data") / "sentiment.csv"
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["text", "label"])
-        w.writerows(sentiment_rows(200))
+        w.writerows(sentiment_rows(n, seed=seed))
     return path
+
+
+@pytest.fixture(scope="session")
+def sentiment_csv(tmp_path_factory) -> Path:
+    return write_sentiment_csv(tmp_path_factory.mktemp("data") / "sentiment.csv", 200)
 
 
 @pytest.fixture(scope="session")

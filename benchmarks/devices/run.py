@@ -38,7 +38,7 @@ def _bundle_ok(path: Path, sha: str | None, seq_len: int | None) -> bool:
 
 def export_bundles(model: Path, data, out: Path, targets, seq_len, calib_size, eval_limit) -> dict[tuple, Path]:
     """(target, precision) -> passed bundle; reuses bundles of the same checkpoint already in ``out``."""
-    from edgebert.devices.teacher import weights_sha256
+    from edgebert.model import weights_sha256
     from edgebert.exporters.pipeline import ExportOptions, export_model
 
     sha = weights_sha256(model)

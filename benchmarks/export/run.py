@@ -64,8 +64,7 @@ def load_previous(model_sha: str) -> dict:
 def measure(rows: list, args) -> None:
     """All latencies in one back-to-back pass, so every row sees the same machine state."""
     from edgebert.exporters import get_exporter
-    from edgebert.exporters.base import Artifact, TensorSpec
-    from edgebert.exporters.bundle import read_bundle
+    from edgebert.exporters.bundle import bundle_artifact, read_bundle
 
     for row in rows:
         ex = get_exporter(row["target"])
@@ -74,11 +73,7 @@ def measure(rows: list, args) -> None:
             continue
         path = Path(row["path"])
         meta = read_bundle(path)
-        oq = meta["output_quantization"]
-        art = Artifact(row["target"], path / meta["artifact"]["file"], meta["precision"],
-                       [TensorSpec(**t) for t in meta["inputs"]], [TensorSpec(**t) for t in meta["outputs"]],
-                       output_quantization=None if not oq else (oq["scale"], oq["zero_point"]))
-        run = ex.runner(art)
+        run = ex.runner(bundle_artifact(path, meta))
         ids = np.full((1, meta["seq_len"]), 1000, dtype=np.int64)
         row["load_average_before"] = os.getloadavg()[0]
         row["latency"] = latency(run, ids, np.ones_like(ids), np.zeros_like(ids), 10, args.runs, args.min_seconds)
@@ -103,8 +98,8 @@ def main() -> None:
     from edgebert.data import load_labelled
     from edgebert.data.default import load_rotten_tomatoes
     from edgebert.exporters.bundle import read_bundle
-    from edgebert.exporters.pipeline import ExportOptions, _weights_hash, export_model
-    from edgebert.model import load_model
+    from edgebert.exporters.pipeline import ExportOptions, export_model
+    from edgebert.model import load_model, weights_sha256
     from edgebert.teacher import default_teacher
 
     model_dir = args.model or default_teacher()
@@ -114,7 +109,7 @@ def main() -> None:
 
     from edgebert.evaluation import cpu_latency
 
-    sha = _weights_hash(Path(model_dir))
+    sha = weights_sha256(model_dir)
     previous = {} if args.fresh else load_previous(sha)
     result = {"host": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
                       f"torch threads {torch.get_num_threads()}",
@@ -179,7 +174,7 @@ def render(result: dict) -> str:
         lines.append("| {} | {} | {:.1f} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
             r["bundle"], r["status"], r["bytes"] / 1e6,
             f"{par['max_abs_diff']:.2g}" if par else "n/a", f"{par['argmax_agreement']:.3f}" if par else "n/a",
-            f"{par['mean_prob_diff']:.4f}" if par and "mean_prob_diff" in par else "n/a",
+            f"{par['mean_prob_diff']:.4f}" if par else "n/a",
             f"{acc['artifact_accuracy']:.4f} / {acc['pytorch_accuracy']:.4f}" if acc else "n/a",
             ", ".join(extra) or "-",
             f"{lat['p50_ms']:.2f}" if lat else "n/a", f"{lat['p90_ms']:.2f}" if lat else "n/a",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import register_transport
 from ..base import CommandResult, DeviceError, DeviceGone, DeviceInfo, DeviceTimeout, Transport
+from ..sysinfo import big_cores as parse_big_cores
 from ..sysinfo import sections as _sections
 
 ADB_HOWTO = "install Android platform-tools (Debian/Ubuntu: apt-get install adb) or set EDGEBERT_ADB=/path/to/adb"
@@ -55,17 +56,6 @@ def parse_devices(text: str) -> list[dict]:
         info.update(kv.split(":", 1) for kv in parts[2:] if ":" in kv)
         out.append(info)
     return out
-
-
-def parse_big_cores(freq_text: str) -> list[int]:
-    """CPUs with the highest ``cpuinfo_max_freq`` (the big/prime cluster)."""
-    freqs = {}
-    for m in re.finditer(r"cpu(\d+)/cpufreq/cpuinfo_max_freq\s+(\d+)", freq_text):
-        freqs[int(m.group(1))] = int(m.group(2))
-    if not freqs:
-        return []
-    top = max(freqs.values())
-    return sorted(c for c, f in freqs.items() if f == top)
 
 
 def parse_thermal(text: str) -> dict:

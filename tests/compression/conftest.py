@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 from pathlib import Path
 
@@ -32,12 +31,7 @@ def teacher_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def data_csv(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("cdata") / "sentiment.csv"
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["text", "label"])
-        w.writerows(root.sentiment_rows(120, seed=3))
-    return path
+    return root.write_sentiment_csv(tmp_path_factory.mktemp("cdata") / "sentiment.csv", 120, seed=3)
 
 
 @pytest.fixture(scope="session")

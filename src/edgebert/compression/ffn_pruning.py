@@ -12,8 +12,7 @@ import torch
 from ..data.encoding import Encoded
 from ..errors import EdgebertError
 from ..model import EdgeBertForSequenceClassification
-from ..progress import progress
-from .head_pruning import LossFn, _slice_linear, choose_heads
+from .head_pruning import LossFn, _slice_linear, choose_heads, gate_gradients, normalise_per_layer
 
 
 def ffn_importance(model: EdgeBertForSequenceClassification, enc: Encoded, loss_fn: LossFn,
@@ -23,24 +22,12 @@ def ffn_importance(model: EdgeBertForSequenceClassification, enc: Encoded, loss_
     gates = [torch.ones(l.intermediate_size, device=device, requires_grad=True) for l in model.config.layers]
     hooks = [layer.intermediate.register_forward_hook(lambda _m, _i, out, g=g: out * g)
              for layer, g in zip(model.encoder.layer, gates)]
-    scores = [torch.zeros(l.intermediate_size) for l in model.config.layers]
     try:
-        with progress() as bar:
-            task = bar.add_task("FFN importance", total=len(enc))
-            for start in range(0, len(enc), batch_size):
-                idx = torch.arange(start, min(start + batch_size, len(enc)))
-                width = int(enc.attention_mask[idx].sum(1).max())
-                b = {k: v[:, :width].to(device) for k, v in enc.batch(idx).items()}
-                grads = torch.autograd.grad(loss_fn(model.forward_features(**b).logits, idx), gates)
-                for i, g in enumerate(grads):
-                    scores[i] += g.detach().abs().cpu()
-                bar.advance(task, len(idx))
+        scores = gate_gradients(model, enc, loss_fn, gates, "FFN importance", batch_size)
     finally:
         for h in hooks:
             h.remove()
-    if normalize:
-        scores = [s / n if (n := s.norm()) > 0 else s for s in scores]
-    return scores
+    return normalise_per_layer(scores) if normalize else scores
 
 
 def choose_neurons(importance: list[torch.Tensor], n_prune: int, min_per_layer: int = 1) -> dict[int, list[int]]:

@@ -22,30 +22,42 @@ from ..progress import progress
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, example indices) -> scalar
 
 
+def gate_gradients(model: EdgeBertForSequenceClassification, enc: Encoded, loss_fn: LossFn,
+                   gates: list[torch.Tensor], description: str, batch_size: int = 32,
+                   **forward_kwargs) -> list[torch.Tensor]:
+    """Per layer, the sum over batches of |dL/dgate| (heads and FFN neurons both score this way)."""
+    device = gates[0].device
+    scores = [torch.zeros(len(g)) for g in gates]
+    with progress() as bar:
+        task = bar.add_task(description, total=len(enc))
+        for start in range(0, len(enc), batch_size):
+            idx = torch.arange(start, min(start + batch_size, len(enc)))
+            width = int(enc.attention_mask[idx].sum(1).max())
+            b = {k: v[:, :width].to(device) for k, v in enc.batch(idx).items()}
+            logits = model.forward_features(**b, **forward_kwargs).logits
+            grads = torch.autograd.grad(loss_fn(logits, idx), gates, allow_unused=True)
+            for i, g in enumerate(grads):
+                if g is not None:
+                    scores[i] += g.detach().abs().cpu()
+            bar.advance(task, len(idx))
+    return scores
+
+
+def normalise_per_layer(scores: list[torch.Tensor]) -> list[torch.Tensor]:
+    """L2 per layer, so layers compare fairly in a global ranking (Michel et al.)."""
+    return [s / n if (n := s.norm()) > 0 else s for s in scores]
+
+
 def head_importance(model: EdgeBertForSequenceClassification, enc: Encoded, loss_fn: LossFn,
                     batch_size: int = 32, normalize: bool = True) -> list[torch.Tensor]:
     """Per layer, a [heads] tensor of E|dL/dxi_h| (eval mode, so it is deterministic)."""
     model.eval()
     device = next(model.parameters()).device
     gates = [torch.ones(l.num_heads, device=device, requires_grad=True) for l in model.config.layers]
-    scores = [torch.zeros(l.num_heads) for l in model.config.layers]
-    with progress() as bar:
-        task = bar.add_task("head importance", total=len(enc))
-        for start in range(0, len(enc), batch_size):
-            idx = torch.arange(start, min(start + batch_size, len(enc)))
-            width = int(enc.attention_mask[idx].sum(1).max())
-            b = {k: v[:, :width].to(device) for k, v in enc.batch(idx).items()}
-            logits = model.forward_features(**b, head_gates=gates).logits
-            grads = torch.autograd.grad(loss_fn(logits, idx), gates, allow_unused=True)
-            for i, g in enumerate(grads):
-                if g is not None:
-                    scores[i] += g.detach().abs().cpu()
-            bar.advance(task, len(idx))
+    scores = gate_gradients(model, enc, loss_fn, gates, "head importance", batch_size, head_gates=gates)
     batches = max(1, -(-len(enc) // batch_size))
     scores = [s / batches for s in scores]
-    if normalize:
-        scores = [s / n if (n := s.norm()) > 0 else s for s in scores]
-    return scores
+    return normalise_per_layer(scores) if normalize else scores
 
 
 def choose_heads(importance: list[torch.Tensor], n_prune: int, min_per_layer: int = 1) -> dict[int, list[int]]:

@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 from .. import __version__
 from ..errors import CheckpointError
-from ..fsutil import atomic_dir
+from ..fsutil import atomic_dir, sha256_file
 from .config import EdgeBertConfig
 from .hf import TOKENIZER_FILES, check_model_dir, is_hf_bert_dir, load_hf_bert, load_safetensors, read_json
 from .modeling import EdgeBertForSequenceClassification
@@ -100,6 +100,12 @@ def load_model(path: str | Path, *, require_head: bool = False, **hf_kwargs) -> 
 def model_size_bytes(path: str | Path) -> int:
     """Bytes of weights on disk (all safetensors files in the folder)."""
     return sum(p.stat().st_size for p in Path(path).glob("*.safetensors"))
+
+
+def weights_sha256(path: str | Path) -> str | None:
+    """Identity of a checkpoint's weights (bundles record it; reuse checks compare it); None without weights."""
+    files = sorted(Path(path).glob("*.safetensors"))
+    return ",".join(sha256_file(f) for f in files) if files else None
 
 
 def tensor_bytes(model: torch.nn.Module) -> int:

@@ -1,0 +1,103 @@
+"""Headline benchmark: the whole `edgebert run` pipeline on the real packaged teacher and data.
+
+Runs the shipped ``headline`` run recipe (see src/edgebert/pipeline/recipes/headline.yaml)
+through the same Python API as `edgebert run`, copies its report here, and writes
+results.md: the goals (int8 student >= 97% of the teacher's accuracy, >= 10x smaller,
+>= 10x faster than the fp32 teacher, side by side on the same runtime) per target.
+
+    .venv/bin/python benchmarks/headline/run.py             # run (or resume) and render
+    .venv/bin/python benchmarks/headline/run.py --rebench   # re-measure latencies only, back to back
+    .venv/bin/python benchmarks/headline/run.py --render    # re-render from the last run
+
+Latency is measured on the machine it runs on; results.md says which, and records the
+load average before and after so a busy machine's numbers are recognisable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+GOALS = {"accuracy_ratio": 0.97, "size_ratio": 10.0, "speedup_p50": 10.0}
+TINYBERT = "TinyBERT-4 reported 96.8% of BERT-base's accuracy, 7.5x smaller, 9.4x faster (Jiao et al., 2020)."
+
+
+def goals_table(doc: dict) -> list[str]:
+    lines = ["| target | student runs as | accuracy (% of teacher) | size ratio | speedup p50 | goals met |",
+             "|---|---|---|---|---|---|"]
+    for a in doc["artifacts"]:
+        if a["role"] != "student":
+            continue
+        v = a["vs_teacher"]
+        acc, size = v.get("accuracy_ratio"), v.get("size_ratio")
+        speed = next(iter((v.get("speedup_p50") or {}).values()), None)
+        met = [acc is not None and acc >= GOALS["accuracy_ratio"], size is not None and size >= GOALS["size_ratio"],
+               speed is not None and speed >= GOALS["speedup_p50"]]
+        marks = ", ".join(f"{n} {'yes' if m else 'no'}" for n, m in zip(("accuracy", "size", "speed"), met))
+        lines.append(f"| {a['target']} | {a['precision']} | {a['accuracy']:.4f} ({100 * acc:.1f}%) | "
+                     f"{size:.1f}x | {'–' if speed is None else f'{speed:.1f}x'} | {marks} |"
+                     if acc is not None and size is not None else f"| {a['target']} | {a['precision']} | "
+                     f"{a['status']} | – | – | – |")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "headline", help="run folder (kept between runs)")
+    ap.add_argument("--rebench", action="store_true", help="drop the bench step records so latencies are re-measured")
+    ap.add_argument("--render", action="store_true", help="only copy and render the last run's report")
+    args = ap.parse_args()
+
+    from edgebert.pipeline.run import run_pipeline
+    from edgebert.pipeline.spec import load_run_spec
+
+    spec = load_run_spec("headline")
+    load_start = os.getloadavg()
+    t0 = time.time()
+    if not args.render:
+        if args.rebench:
+            for rec in (args.work / "steps").glob("bench*.json"):
+                rec.unlink()
+        run_pipeline(spec, args.work)
+    load_end = os.getloadavg()
+    report = args.work / "report"
+    doc = json.loads((report / "report.json").read_text())
+    for f in report.iterdir():
+        shutil.copy2(f, HERE / f.name)
+    comp = doc["compression"]
+    d = comp.get("data") or {}
+    trim = comp.get("vocab_trim") or {}
+    lines = [
+        "# Headline: teacher vs compressed int8 student, one run, same runtimes", "",
+        f"Produced by `benchmarks/headline/run.py` (the shipped `headline` run recipe through `edgebert run`'s API) "
+        f"on {platform.machine()} with {os.cpu_count()} cores; load average at start "
+        f"{load_start[0]:.2f}, at end {load_end[0]:.2f}; this invocation took {time.time() - t0:.0f} s "
+        f"(steps skipped when unchanged: {', '.join(doc['steps']['skipped']) or 'none'}).", "",
+        f"Subsampled: the student trained on {d.get('train_used')} of {d.get('train_available')} training snippets; "
+        f"accuracy gates use the whole held-out test split ({d.get('test')} snippets).", "",
+        "Goals: int8 student accuracy >= 97% of the fp32 teacher's, artifact >= 10x smaller and >= 10x faster "
+        f"(p50), each against the teacher exported to the same target and measured in the same session. {TINYBERT}", "",
+        *goals_table(doc), "",
+        f"Student: {comp['student'].get('layers')} layers, {comp['student'].get('parameters'):,} parameters "
+        f"(teacher {comp['teacher'].get('layers')} layers, {comp['teacher'].get('parameters'):,}).",
+    ]
+    if trim:
+        keep = {k: v for k, v in trim.items() if not isinstance(v, (dict, list)) and k not in ("stage", "type")}
+        lines += ["", "Vocabulary trimming: " + ", ".join(f"{k} {v}" for k, v in keep.items()) + "."]
+    lines += ["", "Full report: [report.md](report.md) (also report.html, report.json and the plots here).", ""]
+    notes = HERE / "NOTES.md"
+    if notes.exists():
+        lines += ["## What limits these numbers", "", notes.read_text().strip(), ""]
+    (HERE / "results.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {HERE / 'results.md'}")
+
+
+if __name__ == "__main__":
+    main()

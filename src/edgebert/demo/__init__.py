@@ -1,0 +1,1 @@
+"""`edgebert demo`: serve the web demo app and a bundle to a phone's browser."""

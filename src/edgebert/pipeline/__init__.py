@@ -1,0 +1,1 @@
+"""`edgebert run`: teacher to phone in one resumable command (compress, export, gate, bench, report)."""

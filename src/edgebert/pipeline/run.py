@@ -1,0 +1,204 @@
+"""``run_pipeline()``: teacher + data -> compressed student -> gated bundles -> bench -> report.
+
+Everything lives in one run folder::
+
+    RUN/student/                       compressed checkpoint + compress_report.json
+    RUN/bundles/teacher/<target>-fp32  the fp32 teacher, one bundle per target
+    RUN/bundles/student/<target>-<p>   the student at its requested precision
+    RUN/bench/<device>/                bench.json/.md/.png per device
+    RUN/report/                        report.md, report.html, report.json, plots
+    RUN/steps/<step>.json              what each finished step consumed (content hashes)
+
+Re-running skips every step whose inputs hash the same and whose outputs still exist;
+an interrupted compression resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from pathlib import Path
+from typing import Callable
+
+from .. import __version__
+from ..data.examples import LabelledData, examples_hash
+from ..errors import EdgebertError
+from ..progress import console
+from .spec import RunSpec
+from .steps import StepLog, fingerprint
+
+ROLES = ("teacher", "student")
+
+
+@dataclasses.dataclass
+class RunResult:
+    run_dir: Path
+    report_dir: Path
+    report: dict
+    skipped: list[str]
+    ran: list[str]
+
+
+def _model_hash(path: Path) -> str:
+    from ..compression.context import teacher_stamp
+    from ..model import weights_sha256
+
+    return weights_sha256(path) or teacher_stamp(path)
+
+
+def resolve_inputs(spec: RunSpec) -> tuple[Path, LabelledData]:
+    """The teacher folder and labelled data a run recipe names (``default``: the embedded ones)."""
+    from ..cli import _resolve_data
+    from ..data.default import ROTTEN_SOURCE
+    from ..model import load_model
+
+    if spec.teacher == "default":
+        from ..teacher import default_teacher
+
+        teacher = default_teacher()
+    else:
+        teacher = Path(spec.teacher).expanduser()
+        if not teacher.exists():
+            raise EdgebertError(f"teacher {teacher} does not exist", "pass a fine-tuned BERT-family checkpoint folder")
+    loaded = load_model(teacher, require_head=True)
+    recorded = loaded.config.provenance.get("head_training", {})
+    if spec.data == "default":
+        if not (spec.teacher == "default" or str(recorded.get("data", "")).startswith(ROTTEN_SOURCE)):
+            raise EdgebertError("no labelled data given for this teacher", "pass --data FILE (or data: in the recipe)")
+        data = _resolve_data(None, None, None, None, loaded.config.label_names)
+    else:
+        path = Path(spec.data).expanduser()
+        if not path.exists():
+            raise EdgebertError(f"data file {path} does not exist", "pass a labelled CSV/TSV/JSONL file")
+        data = _resolve_data(path, None, None, None, loaded.config.label_names)
+    return teacher, data
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "device"
+
+
+class _Runner:
+    def __init__(self, spec: RunSpec, run_dir: Path, fresh: bool):
+        self.spec, self.run_dir = spec, run_dir
+        self.log = StepLog(run_dir)
+        self.fresh = fresh
+        self.skipped: list[str] = []
+        self.ran: list[str] = []
+        self.n = 0
+
+    def step(self, name: str, fp: str, work: Callable[[], tuple[dict, list[Path]]], total: int) -> dict:
+        self.n += 1
+        rec = None if self.fresh else self.log.done(name, fp)
+        if rec is not None:
+            console.print(f"[dim][{self.n}/{total}] {name}: inputs unchanged, skipped[/]")
+            self.skipped.append(name)
+            return rec
+        console.print(f"[bold cyan][{self.n}/{total}] {name}[/]")
+        t0 = time.time()
+        outputs, paths = work()
+        self.ran.append(name)
+        return self.log.finish(name, fp, outputs, paths, time.time() - t0)
+
+
+def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: bool = False) -> RunResult:
+    """Run (or resume) ``spec``; returns where the report is."""
+    from ..compression.pipeline import compress
+    from ..exporters.pipeline import ExportOptions, export_model
+    from ..model import load_model
+    from .report import write_report
+
+    t_start = time.time()
+    run_dir = Path(run_dir or Path("runs") / _safe(spec.name)).expanduser()
+    recipe = spec.compression_recipe()
+    teacher_dir, data = resolve_inputs(spec)
+    teacher_hash = _model_hash(teacher_dir)
+    data_hash = [examples_hash(data.examples), list(data.label_names)]
+    seq_len = spec.export.seq_len or recipe.max_seq_len or int(
+        load_model(teacher_dir).config.provenance.get("head_training", {}).get("max_seq_len") or 128)
+    recipe = dataclasses.replace(recipe, max_seq_len=recipe.max_seq_len or seq_len)
+    targets = list(spec.export.targets)
+    roles = [r for r in ROLES if r == "student" or spec.export.teacher]
+    total = 1 + len(targets) * len(roles) + len(spec.bench.devices) + 1
+    r = _Runner(spec, run_dir, fresh)
+    console.print(f"edgebert run [bold]{spec.name}[/] -> {run_dir}  (teacher {teacher_dir}, data {data.source}, "
+                  f"{len(data)} examples)")
+
+    # 1. compress
+    student_dir = run_dir / "student"
+    c = spec.compress
+    fp_c = fingerprint("compress", recipe.to_dict(), teacher_hash, data_hash, c.max_train_examples, c.max_steps,
+                       c.seed, __version__)
+
+    def do_compress():
+        report = compress(teacher_dir, data, recipe, student_dir, max_steps=c.max_steps,
+                          max_train_examples=c.max_train_examples, seed=c.seed, latency_runs=0, fresh=fresh)
+        return {"student": str(student_dir), "student_sha": _model_hash(student_dir),
+                "teacher_test_accuracy": report["teacher"]["test"]["accuracy"],
+                "student_test_accuracy": report["student"]["test"]["accuracy"]}, [student_dir]
+
+    rec_c = r.step("compress", fp_c, do_compress, total)
+    models = {"teacher": (teacher_dir, teacher_hash), "student": (student_dir, rec_c["outputs"]["student_sha"])}
+
+    # 2. export: fp32 teacher and quantized student per target, each gated against PyTorch
+    bundles: dict[str, dict[str, dict]] = {role: {} for role in roles}
+    for role in roles:
+        model_dir, model_hash = models[role]
+        for target in targets:
+            quantize = "none" if role == "teacher" else spec.export.precision_for(target)
+            e = spec.export
+            opts = ExportOptions([target], quantize, seq_len=seq_len, calib_size=e.calib_size, eval_limit=e.eval_limit,
+                                 accuracy_budget=e.accuracy_budget)
+            fp_e = fingerprint("export", role, target, quantize, model_hash, data_hash, dataclasses.asdict(opts),
+                               __version__)
+
+            def do_export(model_dir=model_dir, role=role, opts=opts):
+                (res,) = export_model(model_dir, data, run_dir / "bundles" / role, opts)
+                from ..exporters.bundle import read_bundle
+
+                meta = read_bundle(res.path)
+                return {"bundle": str(res.path), "passed": res.passed, "target": res.target,
+                        "precision": res.precision, "artifact_sha256": meta["artifact"]["sha256"],
+                        "artifact_bytes": meta["artifact"]["bytes"]}, [res.path]
+
+            rec = r.step(f"export {role} {target} ({'fp32' if quantize == 'none' else quantize})", fp_e, do_export, total)
+            bundles[role][target] = rec["outputs"]
+
+    # 3. bench every passed bundle on each device, the teacher of the same target alongside
+    bench_dirs: dict[str, Path] = {}
+    for device in spec.bench.devices:
+        cands = [Path(b["bundle"]) for b in bundles["student"].values() if b["passed"]]
+        teachers = [Path(b["bundle"]) for b in bundles.get("teacher", {}).values() if b["passed"]]
+        out = run_dir / "bench" / _safe(device)
+        bench_dirs[device] = out
+        if not cands:
+            console.print(f"[yellow]no student bundle passed its gates: nothing to bench on {device}[/]")
+            continue
+        b = spec.bench
+        fp_b = fingerprint("bench", device, dataclasses.asdict(b),
+                           sorted(x["artifact_sha256"] or x["bundle"] for role in bundles.values() for x in role.values()))
+
+        def do_bench(device=device, cands=cands, teachers=teachers, out=out):
+            from ..devices.bench import run_bench
+            from ..devices.settings import BenchSettings
+
+            settings = BenchSettings(runs=b.runs, min_seconds=b.min_seconds, warmup=b.warmup, threads=b.threads,
+                                     timeout=b.timeout)
+            rep = run_bench(cands, device, settings, out, teachers=teachers)
+            return {"bench_dir": str(out), "complete": rep.complete}, [out / "bench.json"]
+
+        r.step(f"bench on {device}", fp_b, do_bench, total)
+
+    # 4. report (always rewritten: cheap, and it reflects every step's current outputs)
+    r.n += 1
+    console.print(f"[bold cyan][{r.n}/{total}] report[/]")
+    report_dir = run_dir / "report"
+    doc = write_report(spec, run_dir, student_dir, bundles, bench_dirs, report_dir,
+                       steps={"ran": r.ran, "skipped": r.skipped, "seconds": round(time.time() - t_start, 1)})
+    console.print(f"[green]done in {time.time() - t_start:.0f} s[/]: report at {report_dir / 'report.md'} "
+                  f"(and report.html)")
+    return RunResult(run_dir, report_dir, doc, r.skipped, r.ran)
+
+
+__all__ = ["run_pipeline", "RunResult", "resolve_inputs"]

@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/edgebert eval --json runs/default/eval.json
+	$(BIN)/edgebert run
 
 test: setup
 	$(BIN)/python -m pytest

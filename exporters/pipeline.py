@@ -216,6 +216,23 @@ def _reasons(gates: dict) -> list[str]:
     return out
 
 
+_LAST_CONTEXT: dict[tuple, _Context] = {}
+
+
+def _context(model_dir: Path, data: LabelledData, opts: ExportOptions) -> _Context:
+    """One export context per model, data and gate settings: consecutive exports of the same
+    model to different targets or precisions share its reference logits and sensitivity."""
+    from edgebert.data.examples import examples_hash
+
+    key = (str(model_dir.resolve()), weights_sha256(model_dir), examples_hash(data.examples), tuple(data.label_names),
+           opts.seq_len, opts.calib_size, opts.calib_seed, opts.split_seed, opts.sensitivity_examples,
+           opts.eval_split, opts.eval_limit)
+    if key not in _LAST_CONTEXT:
+        _LAST_CONTEXT.clear()  # keep one: a context holds a model and encoded data
+        _LAST_CONTEXT[key] = _Context(model_dir, data, opts)
+    return _LAST_CONTEXT[key]
+
+
 def export_model(model_dir: str | Path, data: LabelledData, out_dir: str | Path, opts: ExportOptions) -> list[BundleResult]:
     everything = opts.targets == ["all"]
     targets = []
@@ -231,5 +248,5 @@ def export_model(model_dir: str | Path, data: LabelledData, out_dir: str | Path,
     if not targets:
         raise EdgebertError(f"no target supports --quantize {opts.quantize}", "use --quantize none or int8")
     ensure_dir(out_dir)
-    ctx = _Context(Path(model_dir), data, opts)
+    ctx = _context(Path(model_dir), data, opts)
     return [export_target(t, ctx, Path(out_dir), opts) for t in targets]

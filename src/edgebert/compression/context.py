@@ -59,8 +59,16 @@ class Context:
     work: Path
     max_steps: int | None = None
     augmented: list[Example] = field(default_factory=list)
+    tokenizer_dir: Path | None = None  # where the student's tokenizer files are
     notes: list[str] = field(default_factory=list)
     _cache: dict = field(default_factory=dict, repr=False)
+
+    def switch_tokenizer(self, tokenizer, tokenizer_dir: Path) -> None:
+        """After vocabulary trimming the student reads its own ids; the teacher keeps its tokenizer."""
+        if self.shared_tokens:
+            self.teacher_tokenizer = self.tokenizer
+        self.tokenizer, self.tokenizer_dir, self.shared_tokens = tokenizer, Path(tokenizer_dir), False
+        self._cache = {}
 
     def note(self, text: str) -> None:
         if text not in self.notes:

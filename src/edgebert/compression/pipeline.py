@@ -172,7 +172,8 @@ def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str |
     ctx = Context(teacher=teacher, tokenizer=tok, teacher_tokenizer=t_tok, shared_tokens=shared,
                   label_names=list(teacher.label_names), train=train, dev=dev, max_seq_len=max_seq_len,
                   seed=recipe.seed, batch_size=recipe.batch_size, eval_batch_size=recipe.eval_batch_size,
-                  checkpoint_every=recipe.checkpoint_every, work=work, max_steps=max_steps)
+                  checkpoint_every=recipe.checkpoint_every, work=work, max_steps=max_steps,
+                  tokenizer_dir=Path(tok_dir))
     if not shared:
         ctx.note("the student's tokenizer differs from the teacher's: each side encodes the text itself; "
                  "only logit losses are possible")
@@ -186,13 +187,18 @@ def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str |
             student = load_checkpoint(sdir / "result").train()
             if stage.type == "augment":
                 ctx.augmented = read_examples(sdir / "augmented.jsonl")
+            if stage.type == "trim_vocab":  # the student reads the trimmed vocabulary from here on
+                tok_dir = sdir / "result"
+                tok = load_tokenizer(tok_dir)
+                ctx.switch_tokenizer(tok, tok_dir)
             reports.append(rep)
             console.print(f"stage {k}/{n} {stage.type}: already done")
             continue
         label = f"stage {k}/{n} {stage.type}"
         console.print(f"[bold]{label}[/]")
         t0 = time.time()
-        student, info = RUNNERS[stage.type](stage, student, StageRun(ctx, sdir, mix_seed(recipe.seed, k), label))
+        run = StageRun(ctx, sdir, mix_seed(recipe.seed, k), label, extra={"test": test})
+        student, info = RUNNERS[stage.type](stage, student, run)
         rep = {"stage": k, "type": stage.type, "config": dataclasses.asdict(stage), **info,
                "seconds": round(time.time() - t0, 2),
                "dev_accuracy": round(accuracy(student, ctx.dev_encoded(), ctx.eval_batch_size), 4),
@@ -200,7 +206,10 @@ def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str |
         console.print(f"{label}: dev accuracy {rep['dev_accuracy']:.4f}, {rep['shape']['parameters']:,} parameters, "
                       f"{rep['seconds']:.0f} s")
         if main:
-            save_checkpoint(student, sdir / "result")
+            trimmed = stage.type == "trim_vocab"
+            save_checkpoint(student, sdir / "result", tokenizer_from=sdir / "tokenizer" if trimmed else None)
+            if trimmed:
+                tok_dir, tok = sdir / "result", ctx.tokenizer
             atomic_write_json(done, rep)
             for ckpt in [*sdir.rglob("checkpoint-*"), *sdir.rglob(".checkpoint-*.tmp")]:
                 shutil.rmtree(ckpt, ignore_errors=True)  # the stage is done: its training state is not needed
@@ -233,8 +242,11 @@ def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str |
     stash = _stash_path(out)
     if stash.exists():
         shutil.rmtree(stash)
+    tok_from = Path(tok_dir).resolve()
+    if work.resolve() in tok_from.parents:  # a trimmed tokenizer lives in the work folder, about to be stashed
+        tok_from = stash / tok_from.relative_to(work.resolve())
     os.replace(work, stash)  # save_checkpoint replaces OUT atomically; keep the work beside it meanwhile
-    save_checkpoint(student, out, tokenizer_from=tok_dir)
+    save_checkpoint(student, out, tokenizer_from=tok_from)
     report = {
         "edgebert_version": __version__,
         "recipe": {"name": recipe.name, "source": recipe.source, **recipe.to_dict()},

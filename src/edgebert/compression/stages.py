@@ -175,6 +175,19 @@ class AugmentStage:
 
 
 @dataclass
+class TrimVocabStage:
+    """Keep only the WordPiece tokens the training text uses (+ specials, single characters)."""
+
+    type: ClassVar[str] = "trim_vocab"
+    min_frequency: int = 1
+    keep_single_chars: bool = True
+    use_augmented: bool = True  # count tokens in augmented copies too (they are training text)
+
+    def validate(self, where: str) -> None:
+        _positive(where, min_frequency=self.min_frequency)
+
+
+@dataclass
 class LayerDropStage(TrainingFields):
     """Train with whole layers dropped at rate p (logit KD), then optionally select layers."""
 
@@ -280,7 +293,8 @@ class PruneFfnStage(PruneStage):
 
 
 STAGE_TYPES: dict[str, type] = {c.type: c for c in (DistillStage, FinetuneStage, GeneralDistillStage, AugmentStage,
-                                                   LayerDropStage, SelectLayersStage, PruneHeadsStage, PruneFfnStage)}
+                                                   LayerDropStage, SelectLayersStage, PruneHeadsStage, PruneFfnStage,
+                                                   TrimVocabStage)}
 NESTED = {"recover": DistillStage}
 
 
@@ -466,6 +480,34 @@ def run_augment(cfg: AugmentStage, student, run: StageRun):
                      "cached": cached, "cache_key": key, "mlm_available": "mlm" in method}
 
 
+def run_trim_vocab(cfg: TrimVocabStage, student, run: StageRun):
+    """Trim the student's vocabulary; writes the new tokenizer to ``work/tokenizer`` for compress()."""
+    from ..model.checkpoint import tensor_bytes
+    from .context import accuracy
+    from .vocab_trim import trim, unseen_rate
+
+    ctx = run.ctx
+    examples = ctx.train + (ctx.augmented if cfg.use_augmented else [])
+    before = {"vocab": student.config.vocab_size, "parameters": student.num_parameters(),
+              "bytes": tensor_bytes(student)}
+    dev_before = accuracy(student, ctx.dev_encoded(), ctx.eval_batch_size)
+    old_tok = ctx.tokenizer
+    result = trim(student, old_tok, ctx.tokenizer_dir, examples, run.work / "tokenizer", cfg.min_frequency,
+                  cfg.keep_single_chars)
+    kept = set(result.old_ids)
+    info = {"vocab_before": before["vocab"], "vocab_after": len(result.tokens),
+            "parameters_before": before["parameters"], "parameters_after": student.num_parameters(),
+            "weight_bytes_before": before["bytes"], "weight_bytes_after": tensor_bytes(student),
+            "counted_examples": len(examples), "min_frequency": cfg.min_frequency,
+            "dev_accuracy_before": round(dev_before, 4),
+            "unseen_dev": unseen_rate(old_tok, ctx.dev, kept),
+            "unseen_test": unseen_rate(old_tok, run.extra.get("test") or [], kept)}
+    ctx.switch_tokenizer(result.tokenizer, run.work / "tokenizer")
+    student.config.provenance["vocab_trim"] = {k: v for k, v in info.items() if not isinstance(v, dict)} | {
+        "unseen_test_token_rate": info["unseen_test"]["unseen_token_rate"]}
+    return student, info
+
+
 def run_layerdrop(cfg: LayerDropStage, student, run: StageRun):
     data = run.ctx.train_set(cfg.use_augmented)
     weights = LossWeights(logits=cfg.logits, hard=cfg.hard)
@@ -580,13 +622,16 @@ def run_prune_ffn(cfg: PruneFfnStage, student, run: StageRun):
 
 RUNNERS = {"distill": run_distill, "finetune": run_finetune, "general_distill": run_general_distill,
            "augment": run_augment, "layerdrop": run_layerdrop, "select_layers": run_select_layers,
-           "prune_heads": run_prune_heads, "prune_ffn": run_prune_ffn}
+           "prune_heads": run_prune_heads, "prune_ffn": run_prune_ffn, "trim_vocab": run_trim_vocab}
 
 
 def preflight(stages: list, depth: int, teacher_depth: int) -> None:
     """Check layer lists against the depth each stage will see, before any training starts."""
     for k, stage in enumerate(stages, 1):
         where = f"recipe stage {k} ({stage.type})"
+        if stage.type == "trim_vocab" and k != len(stages):
+            raise _bad(where, "trim_vocab must be the last stage (later stages distil through the teacher's "
+                              "tokenizer)", "move it to the end of the recipe")
         layer_map = getattr(stage, "layer_map", None)
         if isinstance(layer_map, list):
             if len(layer_map) != depth:

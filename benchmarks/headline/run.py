@@ -48,6 +48,43 @@ def goals_table(doc: dict) -> list[str]:
     return lines
 
 
+def untrimmed_rows(spec, work: Path, doc: dict) -> list[str]:
+    """Export the student as it was before vocabulary trimming (same targets and precisions) and
+    compare artifact size and gated accuracy per target: what trimming buys, measured."""
+    from edgebert.exporters.bundle import read_bundle
+    from edgebert.exporters.pipeline import ExportOptions, export_model
+    from edgebert.model import weights_sha256
+    from edgebert.pipeline.run import resolve_inputs
+
+    src = work / "student-untrimmed"
+    if not src.exists():
+        return []
+    _, data = resolve_inputs(spec)
+    sha = weights_sha256(src)
+    seq_len = (doc["compression"].get("data") or {}).get("max_seq_len")
+    trimmed = {a["target"]: a for a in doc["artifacts"] if a["role"] == "student"}
+    rows = ["| target | precision | untrimmed MB | trimmed MB | size gain | untrimmed accuracy | trimmed accuracy |",
+            "|---|---|---|---|---|---|---|"]
+    for target, a in trimmed.items():
+        q = spec.export.precision_for(target)
+        dest = work / "bundles" / "untrimmed"
+        found = [p for p in dest.glob(f"{target}-*") if (p / "metadata.json").exists()
+                 and read_bundle(p).get("source_checkpoint", {}).get("sha256") == sha] if dest.exists() else []
+        if found:
+            path = found[0]
+        else:
+            opts = ExportOptions([target], q, seq_len=seq_len, calib_size=spec.export.calib_size,
+                                 eval_limit=spec.export.eval_limit, accuracy_budget=spec.export.accuracy_budget)
+            (res,) = export_model(src, data, dest, opts)
+            path = res.path
+        meta = read_bundle(path)
+        ub, tb = meta["artifact"]["bytes"], a["size_bytes"]
+        ua = (meta.get("gates") or {}).get("accuracy", {}).get("artifact_accuracy")
+        rows.append(f"| {target} | {meta['precision']} | {ub / 1e6:.1f} | {tb / 1e6:.1f} | {ub / tb:.2f}x | "
+                    f"{'–' if ua is None else f'{ua:.4f}'} | {a['accuracy']:.4f} |")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "headline", help="run folder (kept between runs)")
@@ -89,8 +126,11 @@ def main() -> None:
         f"(teacher {comp['teacher'].get('layers')} layers, {comp['teacher'].get('parameters'):,}).",
     ]
     if trim:
-        keep = {k: v for k, v in trim.items() if not isinstance(v, (dict, list)) and k not in ("stage", "type")}
-        lines += ["", "Vocabulary trimming: " + ", ".join(f"{k} {v}" for k, v in keep.items()) + "."]
+        from edgebert.pipeline.report import trim_summary
+
+        lines += ["", trim_summary(trim), "",
+                  "What trimming buys per target (the student exported before and after trimming, same precision, "
+                  "gated on the same test split):", "", *untrimmed_rows(spec, args.work, doc)]
     lines += ["", "Full report: [report.md](report.md) (also report.html, report.json and the plots here).", ""]
     notes = HERE / "NOTES.md"
     if notes.exists():

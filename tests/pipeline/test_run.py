@@ -12,7 +12,7 @@ from edgebert.pipeline.spec import parse_run_spec
 
 RECIPE = {"name": "tiny", "batch_size": 16, "max_seq_len": 32,
           "student": {"init": "teacher_layers", "layers": [0, 3]},
-          "stages": [{"type": "distill", "phase": "prediction", "epochs": 1, "lr": 1.0e-3}]}
+          "stages": [{"type": "distill", "phase": "prediction", "epochs": 1, "lr": 1.0e-3}, {"type": "trim_vocab"}]}
 
 
 def _spec(teacher, data, **over):
@@ -52,6 +52,11 @@ def test_run_writes_every_step_and_a_complete_report(first_run):
     assert set(doc["pareto"]["size"]) <= set(arts) and doc["pareto"]["size"]
     md = (rep / "report.md").read_text()
     assert "| student onnx int8-dynamic |" in md and "Pareto front" in md and "host-CPU numbers" in md
+    trim = doc["compression"]["vocab_trim"]
+    assert "Vocabulary trimming: " in md and trim["vocab_after"] <= trim["vocab_before"]
+    # the student's bundle carries the trimmed vocabulary its embedding table was remapped to
+    vocab = (out / "bundles" / "student" / "onnx-int8-dynamic" / "vocab.txt").read_text().splitlines()
+    assert len(vocab) == trim["vocab_after"]
     html = (rep / "report.html").read_text()
     assert "<table>" in html and "data:image/png;base64," in html
 
@@ -102,3 +107,13 @@ def test_cli_run_bad_recipe_is_one_line(tmp_path):
     assert res.exit_code == 2
     assert "unknown precision 'int4'" in res.output
     assert "Traceback" not in res.output
+
+
+def test_cli_run_missing_teacher_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from edgebert.cli import app
+
+    res = CliRunner().invoke(app, ["run", "--teacher", str(tmp_path / "nope"), "--data", str(tmp_path / "d.csv")])
+    assert res.exit_code == 2
+    assert "does not exist" in res.output and "Traceback" not in res.output

@@ -197,7 +197,7 @@ def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str |
         label = f"stage {k}/{n} {stage.type}"
         console.print(f"[bold]{label}[/]")
         t0 = time.time()
-        run = StageRun(ctx, sdir, mix_seed(recipe.seed, k), label, extra={"test": test})
+        run = StageRun(ctx, sdir, mix_seed(recipe.seed, k), label, extra={"test": test, "train_all": parts.train})
         student, info = RUNNERS[stage.type](stage, student, run)
         rep = {"stage": k, "type": stage.type, "config": dataclasses.asdict(stage), **info,
                "seconds": round(time.time() - t0, 2),

@@ -182,6 +182,8 @@ class TrimVocabStage:
     min_frequency: int = 1
     keep_single_chars: bool = True
     use_augmented: bool = True  # count tokens in augmented copies too (they are training text)
+    full_train_split: bool = True  # count on the whole train split, not only max_train_examples of it
+    keep_untrimmed: bool = False  # also save the student before trimming, beside OUT (OUT-untrimmed), to compare
 
     def validate(self, where: str) -> None:
         _positive(where, min_frequency=self.min_frequency)
@@ -487,11 +489,15 @@ def run_trim_vocab(cfg: TrimVocabStage, student, run: StageRun):
     from .vocab_trim import trim, unseen_rate
 
     ctx = run.ctx
-    examples = ctx.train + (ctx.augmented if cfg.use_augmented else [])
+    base = run.extra.get("train_all") if cfg.full_train_split and run.extra.get("train_all") else ctx.train
+    examples = base + (ctx.augmented if cfg.use_augmented else [])
     before = {"vocab": student.config.vocab_size, "parameters": student.num_parameters(),
               "bytes": tensor_bytes(student)}
     dev_before = accuracy(student, ctx.dev_encoded(), ctx.eval_batch_size)
     old_tok = ctx.tokenizer
+    if cfg.keep_untrimmed and is_main_process():
+        out = ctx.work.parent
+        save_checkpoint(student, out.parent / f"{out.name}-untrimmed", tokenizer_from=ctx.tokenizer_dir)
     result = trim(student, old_tok, ctx.tokenizer_dir, examples, run.work / "tokenizer", cfg.min_frequency,
                   cfg.keep_single_chars)
     kept = set(result.old_ids)

@@ -163,6 +163,18 @@ def _headline(doc: dict) -> list[str]:
     return out
 
 
+def trim_summary(tv: dict) -> str:
+    """One sentence on what vocabulary trimming kept, saved and cost."""
+    ut = tv.get("unseen_test") or {}
+    return (f"Vocabulary trimming: {tv['vocab_before']:,} -> {tv['vocab_after']:,} tokens (kept: seen at least "
+            f"{tv['min_frequency']}x in {tv['counted_examples']:,} training snippets, plus specials and single "
+            f"characters); parameters {tv['parameters_before'] / 1e6:.1f}M -> {tv['parameters_after'] / 1e6:.1f}M, "
+            f"fp32 weights {tv['weight_bytes_before'] / 1e6:.1f} -> {tv['weight_bytes_after'] / 1e6:.1f} MB; "
+            f"{100 * ut.get('unseen_token_rate', 0):.1f}% of test-split tokens were unseen "
+            f"({100 * ut.get('example_unseen_rate', 0):.0f}% of test snippets have at least one; they now split "
+            f"into smaller pieces); dev accuracy {tv['dev_accuracy_before']:.4f} before, {tv['dev_accuracy']:.4f} after.")
+
+
 def markdown(doc: dict, plots: dict[str, str]) -> str:
     c = doc["compression"]
     s, t = c["student"], c["teacher"]
@@ -176,10 +188,8 @@ def markdown(doc: dict, plots: dict[str, str]) -> str:
     if d:
         lines += [f"Data: {d.get('source')}; trained on {d.get('train_used')} of {d.get('train_available')} training "
                   f"examples; dev {d.get('dev')}, test {d.get('test')}; max_seq_len {d.get('max_seq_len')}."]
-    tv = c.get("vocab_trim")
-    if tv:
-        lines += ["", "Vocabulary trimming: " + ", ".join(f"{k} {v}" for k, v in tv.items()
-                                                         if k not in ("config", "stage", "type", "shape") and not isinstance(v, (dict, list)))]
+    if c.get("vocab_trim"):
+        lines += ["", trim_summary(c["vocab_trim"])]
     lines += ["", "Accuracy is each bundle's gate: the artifact run in its own runtime on the held-out test split. "
               "Speedup and size ratio are against the fp32 teacher exported to the same target and measured in "
               "the same session by the same runner. \"runs as\" is what the exporter found in the artifact.", ""]

@@ -72,9 +72,9 @@ class Recipe:
         return out
 
 
-def shipped_recipes() -> dict[str, str]:
-    """Name -> first line of its description, for the recipes that come with edgebert."""
-    folder = resources.files("edgebert.compression") / "recipes"
+def shipped_yaml(package: str) -> dict[str, str]:
+    """Name -> first line of its description, for the YAML files in ``package``/recipes."""
+    folder = resources.files(package) / "recipes"
     out = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
@@ -84,25 +84,33 @@ def shipped_recipes() -> dict[str, str]:
     return out
 
 
-def load_recipe(spec: str | Path) -> Recipe:
-    """A YAML path, or the name of a shipped recipe (``tinybert-4l``, ``triple``, ``heads-50``)."""
+def read_yaml(spec: str | Path, package: str, kind: str) -> tuple[Any, str]:
+    """(document, source) from a YAML path or the name of a file shipped in ``package``/recipes."""
     path = Path(spec).expanduser()
     if path.is_file():
         text, source = path.read_text(encoding="utf-8"), str(path)
     else:
         name = str(spec)[:-5] if str(spec).endswith(".yaml") else str(spec)
-        entry = resources.files("edgebert.compression") / "recipes" / f"{name}.yaml"
+        entry = resources.files(package) / "recipes" / f"{name}.yaml"
         if "/" in name or not entry.is_file():
-            raise EdgebertError(f"recipe '{spec}' is neither a file nor a shipped recipe",
-                                f"pass a YAML path or one of: {', '.join(shipped_recipes())}")
+            raise EdgebertError(f"{kind} '{spec}' is neither a file nor a shipped {kind}",
+                                f"pass a YAML path or one of: {', '.join(shipped_yaml(package))}")
         text, source = entry.read_text(encoding="utf-8"), f"shipped:{name}"
     try:
-        doc = yaml.safe_load(text)
+        return yaml.safe_load(text), source
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise EdgebertError(f"recipe {source} is not valid YAML{where}", "check indentation and colons") from None
-    return parse_recipe(doc, source)
+        raise EdgebertError(f"{kind} {source} is not valid YAML{where}", "check indentation and colons") from None
+
+
+def shipped_recipes() -> dict[str, str]:
+    return shipped_yaml("edgebert.compression")
+
+
+def load_recipe(spec: str | Path) -> Recipe:
+    """A YAML path, or the name of a shipped recipe (``tinybert-4l``, ``triple``, ``heads-50``)."""
+    return parse_recipe(*read_yaml(spec, "edgebert.compression", "recipe"))
 
 
 def parse_recipe(doc: Any, source: str = "recipe") -> Recipe:

@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..compression.recipe import Recipe, _mapping, _suggest, build, load_recipe, parse_recipe
+from ..compression.recipe import Recipe, _mapping, _suggest, build, load_recipe, parse_recipe, read_yaml, shipped_yaml
 from ..errors import EdgebertError
 
 PRECISIONS = ("int8", "int8-dynamic", "int8-weights", "none", "fp32")
@@ -93,36 +90,12 @@ class RunSpec:
 
 
 def shipped_runs() -> dict[str, str]:
-    folder = resources.files("edgebert.pipeline") / "recipes"
-    out = {}
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            doc = yaml.safe_load(entry.read_text(encoding="utf-8")) or {}
-            lines = str(doc.get("description") or "").strip().splitlines()
-            out[entry.name[:-5]] = lines[0] if lines else ""
-    return out
+    return shipped_yaml("edgebert.pipeline")
 
 
 def load_run_spec(spec: str | Path | None = None) -> RunSpec:
     """A run-recipe YAML path or a shipped run name (``default``, ``headline``)."""
-    spec = spec or "default"
-    path = Path(spec).expanduser()
-    if path.is_file():
-        text, source = path.read_text(encoding="utf-8"), str(path)
-    else:
-        name = str(spec)[:-5] if str(spec).endswith(".yaml") else str(spec)
-        entry = resources.files("edgebert.pipeline") / "recipes" / f"{name}.yaml"
-        if "/" in name or not entry.is_file():
-            raise EdgebertError(f"run recipe '{spec}' is neither a file nor a shipped run recipe",
-                                f"pass a YAML path or one of: {', '.join(shipped_runs())}")
-        text, source = entry.read_text(encoding="utf-8"), f"shipped:{name}"
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise EdgebertError(f"run recipe {source} is not valid YAML{where}", "check indentation and colons") from None
-    return parse_run_spec(doc, source)
+    return parse_run_spec(*read_yaml(spec or "default", "edgebert.pipeline", "run recipe"))
 
 
 def parse_run_spec(doc: Any, source: str = "run recipe") -> RunSpec:

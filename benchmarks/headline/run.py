@@ -103,7 +103,13 @@ def main() -> None:
             for rec in (args.work / "steps").glob("bench*.json"):
                 rec.unlink()
         run_pipeline(spec, args.work)
-    load_end = os.getloadavg()
+    meta_file = HERE / "run_meta.json"
+    if args.render and meta_file.exists():
+        meta = json.loads(meta_file.read_text())
+    else:
+        meta = {"load_start": load_start[0], "load_end": os.getloadavg()[0],
+                "seconds": round(time.time() - t0), "machine": platform.machine(), "cores": os.cpu_count()}
+        meta_file.write_text(json.dumps(meta, indent=1) + "\n")
     report = args.work / "report"
     doc = json.loads((report / "report.json").read_text())
     for f in report.iterdir():
@@ -114,8 +120,8 @@ def main() -> None:
     lines = [
         "# Headline: teacher vs compressed int8 student, one run, same runtimes", "",
         f"Produced by `benchmarks/headline/run.py` (the shipped `headline` run recipe through `edgebert run`'s API) "
-        f"on {platform.machine()} with {os.cpu_count()} cores; load average at start "
-        f"{load_start[0]:.2f}, at end {load_end[0]:.2f}; this invocation took {time.time() - t0:.0f} s "
+        f"on {meta['machine']} with {meta['cores']} cores; load average at start "
+        f"{meta['load_start']:.2f}, at end {meta['load_end']:.2f}; the last run took {meta['seconds']} s "
         f"(steps skipped when unchanged: {', '.join(doc['steps']['skipped']) or 'none'}).", "",
         f"Subsampled: the student trained on {d.get('train_used')} of {d.get('train_available')} training snippets; "
         f"accuracy gates use the whole held-out test split ({d.get('test')} snippets).", "",

@@ -264,6 +264,10 @@ def run_bench(bundles: list[Path], device: str, settings: BenchSettings | None =
     for t in teachers:
         load_bundle(t)
     out_dir = Path(out_dir or "bench")
+    if device.startswith("browser"):  # no shell to push a runner to: a served page measures (devices/browser.py)
+        from .browser import run_browser_bench
+
+        return run_browser_bench(bundles, device, s, out_dir, teachers)
     t0 = time.time()
     transport = get_transport(device)
     report = BenchReport(device={"spec": device}, settings=s.to_dict())

@@ -226,9 +226,11 @@ def _register_subcommands() -> None:
     from .compression.cli import register as register_compression
     from .devices_cli import register as register_devices
     from .exporters_cli import register as register_export
+    from .demo_cli import register as register_demo
     from .run_cli import register as register_run
 
     register_run(app)
+    register_demo(app)
     register_compression(app)
     register_export(app)
     register_devices(app)

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def bench(
         bundles: list[Path] = typer.Argument(..., help="Bundle folders written by `edgebert export`."),
-        device: str = typer.Option("host", "--device", "-d", help="host | adb[:SERIAL] | ssh://user@host[:port]."),
+        device: str = typer.Option("host", "--device", "-d", help="host | adb[:SERIAL] | ssh://user@host[:port] | browser (a phone opens the printed URL) | browser:chromium (headless Chromium here)."),
         runs: int = typer.Option(50, "--runs", help="At least this many timed runs ..."),
         min_seconds: float = typer.Option(2.0, "--min-seconds", help="... and at least this many seconds."),
         warmup: int = typer.Option(5, "--warmup", help="Untimed runs after the first inference."),

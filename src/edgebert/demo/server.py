@@ -1,0 +1,189 @@
+"""Serve the web demo (demo_app/web) and ONE bundle to a phone's browser.
+
+Only three roots are reachable: the app's files, the runtime files vendor.json names inside
+demo_app/node_modules, and the served bundle. Paths are resolved and must stay inside
+their root (no ``..``, encoded or not, no symlinks out, no listings). Every response carries
+COOP/COEP so the page is cross-origin isolated: WASM threads and precise timers work.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import queue
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import edgebert
+from edgebert.errors import EdgebertError
+
+BROWSER_TARGETS = ("onnx", "tflite")
+MAX_POST_BYTES = 4 << 20
+TYPES = {".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript",
+         ".webmanifest": "application/manifest+json", ".json": "application/json", ".txt": "text/plain; charset=utf-8",
+         ".html": "text/html; charset=utf-8", ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png",
+         ".onnx": "application/octet-stream", ".tflite": "application/octet-stream"}
+HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp",
+           "Cross-Origin-Resource-Policy": "same-origin", "Cache-Control": "no-cache",
+           "X-Content-Type-Options": "nosniff"}
+
+
+def demo_app_dir() -> Path:
+    """The demo_app folder of this source checkout (or EDGEBERT_DEMO_APP), runtimes installed."""
+    root = Path(os.environ.get("EDGEBERT_DEMO_APP") or Path(edgebert.__file__).resolve().parents[2] / "demo_app")
+    if not (root / "web" / "index.html").is_file():
+        raise EdgebertError(f"the web demo is not in {root}", "run from an edgebert source checkout, or set "
+                            "EDGEBERT_DEMO_APP to its demo_app folder")
+    if not (root / "node_modules").is_dir():
+        raise EdgebertError("the web demo's runtimes are not installed", f"run `npm ci` in {root}")
+    return root
+
+
+def check_bundle(bundle: Path) -> dict:
+    from edgebert.exporters.bundle import read_bundle
+
+    bundle = Path(bundle)
+    if not bundle.is_dir():
+        raise EdgebertError(f"bundle {bundle} does not exist", "pass a folder written by `edgebert export`")
+    meta = read_bundle(bundle)
+    if meta.get("target") not in BROWSER_TARGETS:
+        raise EdgebertError(f"a {meta.get('target')} bundle cannot run in a browser",
+                            "serve an onnx or tflite bundle (.pte and .mlpackage need the native runtimes)")
+    if not (bundle / meta["artifact"]["file"]).is_file():
+        raise EdgebertError(f"bundle {bundle} has no {meta['artifact']['file']}", "re-export it")
+    return meta
+
+
+def inside(root: Path, rel: str) -> Path | None:
+    """``root/rel`` if it is a file that really lies inside ``root`` (after resolving links)."""
+    if not rel or "\\" in rel or "\x00" in rel or rel.startswith("/") or any(p in ("..", ".") for p in rel.split("/")):
+        return None
+    root = root.resolve()
+    path = (root / rel).resolve()
+    if root not in path.parents or not path.is_file():
+        return None
+    return path
+
+
+@dataclass
+class DemoServer:
+    bundle: Path
+    app: Path
+    mode: str = "demo"  # demo | bench
+    bench: dict | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    results: "queue.Queue[dict]" = field(default_factory=queue.Queue)
+
+    def __post_init__(self) -> None:
+        self.bundle = Path(self.bundle).resolve()
+        self.meta = check_bundle(self.bundle)
+        vendor = json.loads((self.app / "web" / "vendor.json").read_text())
+        self.roots = {"": self.app / "web", "bundle": self.bundle,
+                      **{f"vendor/{k}": (self.app / v) for k, v in vendor.items()}}
+        self.httpd = ThreadingHTTPServer((self.host, self.port), _handler(self))
+        self.port = self.httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("127.0.0.1", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}/"
+
+    def resolve(self, url_path: str) -> Path | None:
+        path = unquote(urlsplit(url_path).path)
+        if path == "/":
+            return self.roots[""] / "index.html"
+        rel = path.lstrip("/")
+        for prefix in sorted(self.roots, key=len, reverse=True):
+            if prefix and (rel == prefix or rel.startswith(prefix + "/")):
+                return inside(self.roots[prefix], rel[len(prefix) + 1:])
+        return inside(self.roots[""], rel)
+
+    def config(self) -> dict:
+        return {"mode": self.mode, "bench": self.bench if self.mode == "bench" else None}
+
+    def start(self) -> "DemoServer":
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> "DemoServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _handler(server: DemoServer):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # quiet: the CLI prints what matters
+            pass
+
+        def _send(self, code: int, body: bytes, ctype: str, head: bool = False) -> None:
+            self.send_response(code)
+            for k, v in HEADERS.items():
+                self.send_header(k, v)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+
+        def _get(self, head: bool) -> None:
+            if urlsplit(self.path).path == "/api/config":
+                return self._send(200, json.dumps(server.config()).encode(), "application/json", head)
+            path = server.resolve(self.path)
+            if path is None:
+                return self._send(404, b"not found\n", "text/plain", head)
+            ctype = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            self._send(200, path.read_bytes(), ctype, head)
+
+        def do_GET(self) -> None:
+            self._get(False)
+
+        def do_HEAD(self) -> None:
+            self._get(True)
+
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path != "/api/results" or server.mode != "bench":
+                return self._send(404, b"not found\n", "text/plain")
+            size = int(self.headers.get("Content-Length") or 0)
+            if size <= 0 or size > MAX_POST_BYTES:
+                return self._send(413, b"bad size\n", "text/plain")
+            try:
+                doc = json.loads(self.rfile.read(size))
+            except ValueError:
+                return self._send(400, b"not JSON\n", "text/plain")
+            if not isinstance(doc, dict):
+                return self._send(400, b"not a JSON object\n", "text/plain")
+            server.results.put(doc)
+            self._send(200, b'{"ok": true}', "application/json")
+
+        def _deny(self) -> None:
+            self._send(405, b"method not allowed\n", "text/plain")
+
+        do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _deny
+
+    return Handler
+
+
+def lan_address() -> str:
+    """This machine's address on the LAN (the interface a default route would use)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+            return s.getsockname()[0]
+        except OSError:
+            return socket.gethostbyname(socket.gethostname())

@@ -1,0 +1,42 @@
+"""The web demo in Debian's Chromium as a Pixel 7: type, read the label, compare with Python."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from edgebert.demo.server import DemoServer, demo_app_dir
+
+TEXT = "the acting is superb and the story is moving"
+
+
+@pytest.mark.parametrize("target", ["onnx", "tflite"])
+def test_phone_page_predicts_what_python_predicts(target, tiny_bundles, need_browser, tmp_path):
+    from edgebert.devices.bench import encode_sentence, host_reference, load_bundle
+
+    bundle = tiny_bundles[target]
+    meta = load_bundle(bundle)
+    shot = tmp_path / f"demo-{target}.png"
+    with DemoServer(bundle, demo_app_dir()) as s:
+        proc = subprocess.run(["node", "e2e/run.mjs", "demo", s.url, TEXT, str(shot)], cwd=demo_app_dir(),
+                              capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    page = json.loads(proc.stdout.strip().splitlines()[-1])
+    inputs = encode_sentence(bundle, int(meta["seq_len"]), TEXT)
+    ref = host_reference(bundle, meta, inputs).reshape(-1)
+    probs = np.exp(ref - ref.max()) / np.exp(ref - ref.max()).sum()
+    assert page["input_ids"] == inputs["input_ids"].reshape(-1).tolist()  # the JS tokenizer agrees
+    np.testing.assert_allclose(page["logits"], ref, atol=1e-4)
+    assert page["label"] == meta["labels"][int(ref.argmax())]
+    for i, label in enumerate(meta["labels"]):
+        assert page["probabilities"][label] == pytest.approx(float(probs[i]), abs=1e-4)
+    assert page["p50_ms"] > 0 and page["info"]["crossOriginIsolated"] is True
+    assert page["viewport"]["width"] < 500 and "Android" in page["user_agent"]
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("EDGEBERT_ARTIFACTS"):
+        shutil.copy(shot, os.environ["EDGEBERT_ARTIFACTS"])

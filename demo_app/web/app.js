@@ -161,6 +161,20 @@ window.edgebert.ready = main().catch((err) => {
 });
 window.edgebert.ready.catch(() => {}); // shown in #status; callers awaiting `ready` still see the rejection
 
+// The first visit's model and runtime fetches happen before the service worker controls the
+// page, so once loaded, put every same-origin file this page used into the worker's cache:
+// the next visit works offline.
+async function cacheWhatThisPageUsed() {
+  const used = performance.getEntriesByType("resource").map((e) => new URL(e.name))
+    .filter((u) => u.origin === location.origin && !u.pathname.startsWith("/api/")).map((u) => u.pathname);
+  const cache = await caches.open("edgebert-demo-v1");
+  await cache.addAll([...new Set(["/", ...used])]);
+}
+
 if ("serviceWorker" in navigator) {
-  navigator.serviceWorker.register("/sw.js").catch((err) => console.warn("offline cache unavailable:", err));
+  navigator.serviceWorker.register("/sw.js")
+    .then(() => window.edgebert.ready)
+    .then(() => cacheWhatThisPageUsed())
+    .then(() => { document.documentElement.dataset.offline = "ready"; })
+    .catch((err) => console.warn("offline cache unavailable:", err));
 }

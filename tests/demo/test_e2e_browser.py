@@ -40,3 +40,13 @@ def test_phone_page_predicts_what_python_predicts(target, tiny_bundles, need_bro
     assert shot.stat().st_size > 10_000
     if os.environ.get("EDGEBERT_ARTIFACTS"):
         shutil.copy(shot, os.environ["EDGEBERT_ARTIFACTS"])
+
+
+def test_installed_page_works_offline_after_one_visit(tiny_bundles, need_browser):
+    with DemoServer(tiny_bundles["onnx"], demo_app_dir()) as s:
+        proc = subprocess.run(["node", "e2e/offline.mjs", s.url, TEXT], cwd=demo_app_dir(), capture_output=True,
+                              text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["manifest"] and out["offline_state"] == "ready"
+    assert out["offline_label"] == out["online_label"] is not None

@@ -199,7 +199,7 @@ def six_layer_teacher(tmp_path_factory, make_bert):
     return make_bert(tmp_path_factory.mktemp("t6"), layers=6, seed=2, id2label={0: "neg", 1: "pos"})
 
 
-@pytest.mark.parametrize("name", ["tinybert-4l", "tinybert-4l-aug", "triple", "heads-50"])
+@pytest.mark.parametrize("name", ["tinybert-4l", "tinybert-4l-aug", "tinybert-4l-trim", "triple", "heads-50"])
 def test_shipped_recipes_run(name, six_layer_teacher, labelled, tmp_path, glove_dir, monkeypatch):
     from edgebert.compression import augment as aug
     from edgebert.compression.recipe import load_recipe
@@ -209,10 +209,13 @@ def test_shipped_recipes_run(name, six_layer_teacher, labelled, tmp_path, glove_
     r = load_recipe(name)
     r.max_seq_len = 16
     rep = compress(six_layer_teacher, labelled, r, tmp_path / "out", max_steps=1, latency_runs=0)
-    expected = {"tinybert-4l": (4, 16), "tinybert-4l-aug": (4, 16), "triple": (4, 16), "heads-50": (6, 12)}[name]
+    expected = {"tinybert-4l": (4, 16), "tinybert-4l-aug": (4, 16), "tinybert-4l-trim": (4, 16), "triple": (4, 16),
+                "heads-50": (6, 12)}[name]
     assert (rep["student"]["layers"], sum(rep["student"]["heads"])) == expected
     if name == "triple":
         assert rep["student"]["kept_layers"] == [0, 1, 2, 4]
+    if name == "tinybert-4l-trim":
+        assert rep["stages"][-1]["vocab_after"] < rep["stages"][-1]["vocab_before"]
 
 
 def test_layer_lists_are_checked_before_training(teacher_dir, labelled, tmp_path):

@@ -114,3 +114,28 @@ def test_onnx_bundle_of_trimmed_student_carries_its_vocab_and_passes(trimmed_stu
     (res,) = export_model(out, labelled, tmp_path, ExportOptions(["onnx"], seq_len=16, calib_size=4, eval_limit=12))
     assert res.passed
     assert (res.path / "vocab.txt").read_text() == (out / "vocab.txt").read_text()
+
+
+def test_resumed_run_reads_the_trimmed_tokenizer_from_the_done_stage(trimmed_student, teacher_dir, labelled,
+                                                                    tmp_path):
+    """Every stage already done: the student and its tokenizer both come from the trim stage's result."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from edgebert.compression.pipeline import WORK_NAME
+
+    doc = {**BASE, "stages": [{"type": "distill", "phase": "prediction", "epochs": 1}, {"type": "trim_vocab"}]}
+    out = tmp_path / "s"
+    args = dict(latency_runs=0, max_steps=3, max_train_examples=12)
+    first = compress(teacher_dir, labelled, parse_recipe(doc), out, keep_work=True, **args)
+    shutil.rmtree(out / WORK_NAME / "stage-2" / "tokenizer")  # only stage-2/result may be read on resume
+    again = compress(teacher_dir, labelled, parse_recipe(doc), out, **args)
+    assert again["resumed"] and again["stages"] == first["stages"]
+    assert again["student"]["test"] == first["student"]["test"]
+    vocab = (out / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert len(vocab) == load_model(out).config.vocab_size == first["stages"][-1]["vocab_after"]
+    assert vocab == (trimmed_student[0] / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    a = load_file(str(trimmed_student[0] / "model.safetensors"))
+    b = load_file(str(out / "model.safetensors"))
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-6

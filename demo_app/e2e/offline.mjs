@@ -1,19 +1,10 @@
 // Installability/offline check: load the app once, go offline, reload, predict again.
 //   node e2e/offline.mjs URL TEXT   -> prints {online_label, offline_label, offline_state, manifest}
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, devices } from "playwright-core";
+import { launchPhone } from "./launch.mjs";
 
 const [url, text] = process.argv.slice(2);
-const timeout = 120000;
-const dir = mkdtempSync(join(tmpdir(), "edgebert-chromium-"));
-const context = await chromium.launchPersistentContext(dir, {
-  executablePath: process.env.EDGEBERT_CHROMIUM || "/usr/bin/chromium", headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-  ...devices["Pixel 7"],
-});
+const timeout = Number(process.env.EDGEBERT_E2E_TIMEOUT_MS || 120000);
+const { context, close } = await launchPhone();
 const predict = async (page) => {
   await page.waitForSelector("#status[data-state=ready], #status[data-state=error]", { timeout });
   const state = await page.getAttribute("#status", "data-state");
@@ -37,7 +28,6 @@ try {
   const offline = await predict(page);
   out = { online_label: online.label, offline_label: offline.label, offline_state: offline.state, manifest };
 } finally {
-  await context.close();
-  rmSync(dir, { recursive: true, force: true });
+  await close();
 }
 console.log(JSON.stringify(out));

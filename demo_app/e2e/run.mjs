@@ -1,22 +1,11 @@
 // Drive Debian's chromium (never a downloaded browser) through playwright-core, as a phone.
 //   node e2e/run.mjs demo  URL TEXT SCREENSHOT.png   -> prints {label, probabilities, p50_ms, engine, ...}
 //   node e2e/run.mjs bench URL                        -> waits until the bench page has posted its result
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, devices } from "playwright-core";
+import { launchPhone } from "./launch.mjs";
 
 const [mode, url, text, shot] = process.argv.slice(2);
 const timeout = Number(process.env.EDGEBERT_E2E_TIMEOUT_MS || 120000);
-const profile = devices["Pixel 7"];
-const userDataDir = mkdtempSync(join(tmpdir(), "edgebert-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: process.env.EDGEBERT_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-  ...profile,
-});
+const { context, close } = await launchPhone();
 let out;
 try {
   const page = await context.newPage();
@@ -48,7 +37,6 @@ try {
     throw new Error(`unknown mode ${mode}: use demo or bench`);
   }
 } finally {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
 console.log(JSON.stringify(out));

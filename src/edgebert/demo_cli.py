@@ -6,83 +6,110 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
+
+
+class _OptionalAdbSerial(TyperCommand):
+    """Lets `--adb` stand alone (the only connected phone) or take a SERIAL: typer has no
+    optional-value options, so a bare `--adb` (last, before another option, or before the
+    bundle folder) becomes `--adb=any`."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        args = list(args)
+        for i, a in enumerate(args):
+            if a == "--adb" and (i + 1 == len(args) or args[i + 1].startswith("-") or Path(args[i + 1]).is_dir()):
+                args[i] = "--adb=any"
+        return super().parse_args(ctx, args)
 
 
 def register(app: typer.Typer) -> None:
     """Add the demo command to ``app``; imports stay lazy so `edgebert --help` is fast."""
     from .cli import out, user_errors
 
-    @app.command()
+    @app.command(cls=_OptionalAdbSerial)
     @user_errors
     def demo(
         bundle: Path = typer.Argument(..., help="An onnx or tflite bundle folder written by `edgebert export`."),
         port: int = typer.Option(8765, "--port", "-p", help="Port to serve on (0: any free port)."),
         lan: bool = typer.Option(False, "--lan", help="Listen on the LAN (not only 127.0.0.1) and print a QR "
                                  "code for a phone on the same network."),
-        adb: Optional[str] = typer.Option(None, "--adb", help="Android phone serial (or 'any'): adb reverse the "
-                                          "port and open the page in its browser."),
+        adb: Optional[str] = typer.Option(None, "--adb", metavar="[SERIAL]", help="Android phone over USB (its "
+                                          "serial, or none for the only one): adb reverse the port and open "
+                                          "the page in the phone's browser."),
+        open_browser: bool = typer.Option(False, "--open/--no-open", help="Open the page in this machine's "
+                                          "browser too."),
     ) -> None:
         """Serve the phone web demo with BUNDLE: type a sentence, see the label and the on-device latency."""
-        import time
-
-        from .demo.server import DemoServer, demo_app_dir, lan_address
+        from .demo.server import DemoServer, demo_app_dir, lan_address, print_qr
         from .errors import EdgebertError
 
         if not 0 <= port <= 65535:
             raise EdgebertError(f"--port {port} is not a port", "use 1024-65535, or 0 for any free port")
+        app_dir = demo_app_dir()
         try:
-            server = DemoServer(bundle, demo_app_dir(), host="0.0.0.0" if lan else "127.0.0.1", port=port)
+            server = DemoServer(bundle, app_dir, host="0.0.0.0" if lan else "127.0.0.1", port=port)
         except OSError as exc:
             raise EdgebertError(f"cannot listen on port {port}: {exc.strerror}", "pass another --port") from None
         reverse = None
         with server:
-            url = f"http://127.0.0.1:{server.port}/"
-            out.print(f"serving {bundle} ({server.meta['target']} {server.meta['precision']}) at {url}")
-            if lan:
-                url = f"http://{lan_address()}:{server.port}/"
-                out.print(f"on your phone (same network): {url}")
-                from .devices.browser import _print_qr
-
-                _print_qr(url)
-                out.print("note: a LAN address is not a secure context, so the page cannot install offline; "
-                          "--adb (localhost on the phone) can.")
-            if adb:
-                reverse = _adb_reverse(None if adb == "any" else adb, server.port)
-            out.print("Ctrl-C to stop")
             try:
-                while True:
-                    time.sleep(3600)
+                url = f"http://127.0.0.1:{server.port}/"
+                out.print(f"serving {bundle} ({server.meta['target']} {server.meta['precision']}) at {url}")
+                if lan:
+                    lan_url = f"http://{lan_address()}:{server.port}/"
+                    out.print(f"on your phone (same network): {lan_url}")
+                    print_qr(lan_url)
+                    out.print("note: a LAN address is not a secure context: the page runs single-threaded and "
+                              "cannot install for offline use; --adb (localhost on the phone) can.")
+                if adb:
+                    reverse = _adb_open(None if adb == "any" else adb, server.port)
+                if open_browser:
+                    import webbrowser
+
+                    webbrowser.open(url)
+                out.print("Ctrl-C to stop")
+                _wait_for_ctrl_c()
             except KeyboardInterrupt:
                 out.print("stopped")
             finally:
                 if reverse:
-                    _run(reverse[:-1] + ["--remove", reverse[-1]], check=False)
+                    try:
+                        reverse()
+                    except Exception:  # the phone was unplugged meanwhile: nothing left to undo
+                        pass
 
 
-def _run(argv: list[str], check: bool = True):
-    import subprocess
+def _wait_for_ctrl_c() -> None:
+    import time
 
-    from .errors import EdgebertError
-
-    try:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    except FileNotFoundError:
-        raise EdgebertError("adb is not installed", "install Android platform-tools (Debian: apt install adb)") from None
-    except subprocess.TimeoutExpired:
-        raise EdgebertError(f"{' '.join(argv[:4])} timed out", "check the phone is connected: adb devices") from None
-    if check and res.returncode != 0:
-        msg = (res.stderr.strip().splitlines() or res.stdout.strip().splitlines() or ["no output"])[-1]
-        raise EdgebertError(f"{' '.join(argv[:4])} failed: {msg}", "check `adb devices` lists the phone as 'device'")
-    return res
+    while True:
+        time.sleep(3600)
 
 
-def _adb_reverse(serial: str | None, port: int) -> list[str]:
-    """adb reverse the port, then open http://localhost:PORT/ (a secure context) on the phone."""
+def _adb_open(serial: str | None, port: int):
+    """adb reverse the port and open http://localhost:PORT/ (a secure context) on the phone;
+    returns a function that removes the reverse again."""
     from .cli import out
+    from .devices.base import DeviceError
+    from .devices.transports.adb import AdbTransport
 
-    base = ["adb"] + (["-s", serial] if serial else [])
-    cmd = base + ["reverse", f"tcp:{port}", f"tcp:{port}"]
-    _run(cmd)
-    _run(base + ["shell", "am", "start", "-a", "android.intent.action.VIEW", "-d", f"http://localhost:{port}/"])
-    out.print(f"opened http://localhost:{port}/ on the phone (adb reverse tcp:{port})")
-    return base + ["reverse", f"tcp:{port}"]
+    phone = AdbTransport(serial)  # picks the only phone, or says which serials to choose from
+
+    def adb(*args: str, check: bool = True) -> None:
+        proc = phone._adb(list(args), timeout=30)
+        # `am start` reports some failures (no browser, bad intent) on stdout with exit status 0
+        if check and (proc.returncode != 0 or "Error:" in proc.stdout):
+            lines = [ln for ln in (proc.stderr + proc.stdout).strip().splitlines() if ln.strip()]
+            raise DeviceError(f"adb {' '.join(args[:2])} failed on {phone.serial}: "
+                              f"{lines[-1].strip() if lines else f'exit {proc.returncode}'}",
+                              "check `adb devices` lists the phone as 'device'")
+
+    adb("reverse", f"tcp:{port}", f"tcp:{port}")
+    remove = lambda: adb("reverse", "--remove", f"tcp:{port}", check=False)  # noqa: E731
+    try:
+        adb("shell", "am", "start", "-a", "android.intent.action.VIEW", "-d", f"http://localhost:{port}/")
+    except BaseException:
+        remove()
+        raise
+    out.print(f"opened http://localhost:{port}/ on {phone.serial} (adb reverse tcp:{port})")
+    return remove

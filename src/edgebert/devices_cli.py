@@ -15,15 +15,16 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @user_errors
     def devices() -> None:
-        """List devices to benchmark on: the host, adb devices, configured ssh hosts."""
+        """List devices to benchmark on: the host, adb devices, configured ssh hosts, browsers."""
         from rich.table import Table
 
         from edgebert.devices import discover_all
+        from edgebert.devices.browser import discover as browsers
 
         t = Table(title="devices (use with `edgebert bench --device`)", title_justify="left")
         for col in ("device", "kind", "note"):
             t.add_column(col)
-        for spec, kind, note in discover_all():
+        for spec, kind, note in discover_all() + browsers():
             t.add_row(spec, kind, note)
         out.print(t)
 
@@ -31,7 +32,7 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def bench(
         bundles: list[Path] = typer.Argument(..., help="Bundle folders written by `edgebert export`."),
-        device: str = typer.Option("host", "--device", "-d", help="host | adb[:SERIAL] | ssh://user@host[:port] | browser (a phone opens the printed URL) | browser:chromium (headless Chromium here)."),
+        device: str = typer.Option("host", "--device", "-d", help="host | adb[:SERIAL] | ssh://user@host[:port] | browser (127.0.0.1 URL) | browser:lan (URL + QR code for a phone) | browser:chromium (headless Chromium here)."),
         runs: int = typer.Option(50, "--runs", help="At least this many timed runs ..."),
         min_seconds: float = typer.Option(2.0, "--min-seconds", help="... and at least this many seconds."),
         warmup: int = typer.Option(5, "--warmup", help="Untimed runs after the first inference."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -43,3 +44,37 @@ def tiny_bundles(hf_bert_dir, sentiment_csv, tmp_path_factory):
                                                                  eval_limit=16))
     assert all(r.passed for r in results)
     return {r.target: r.path for r in results}
+
+
+@pytest.fixture
+def fake_app(tmp_path, monkeypatch) -> Path:
+    """A stand-in demo_app (a page, a runtime folder in node_modules, things that must stay
+    private) so the server's rules are tested without npm; EDGEBERT_DEMO_APP points at it."""
+    app = tmp_path / "demo_app"
+    web, rt = app / "web", app / "node_modules" / "rt" / "dist"
+    (web / "engines").mkdir(parents=True)
+    rt.mkdir(parents=True)
+    for name, text in {"index.html": "<!doctype html><title>demo</title>", "app.js": "export {};",
+                       "style.css": "body{}", "manifest.webmanifest": "{}", "sw.js": "", "engines/ort.mjs": "export const ort = 1;",
+                       ".secret": "dotfile", "vendor.json": '{"rt": "node_modules/rt/dist"}'}.items():
+        (web / name).write_text(text)
+    (rt / "ort.wasm").write_bytes(b"\0asm\1\0\0\0")
+    (rt / "ort.mjs").write_text("export {};")
+    (app / "node_modules" / "rt" / "package.json").write_text('{"private": "node_modules"}')
+    (app / "secret.txt").write_text("[project] private")
+    (tmp_path / "outside.txt").write_text("[project] outside")
+    monkeypatch.setenv("EDGEBERT_DEMO_APP", str(app))
+    return app
+
+
+@pytest.fixture
+def fake_bundle(tmp_path) -> Path:
+    """A folder the server accepts as an onnx bundle (the server only serves its files)."""
+    b = tmp_path / "bundle"
+    b.mkdir()
+    meta = {"format": "edgebert-bundle", "target": "onnx", "precision": "fp32", "seq_len": 8,
+            "artifact": {"file": "model.onnx"}, "labels": ["neg", "pos"]}
+    (b / "metadata.json").write_text(json.dumps(meta))
+    (b / "model.onnx").write_bytes(b"onnx" * 1000)
+    (b / "vocab.txt").write_text("[PAD]\n[UNK]\n")
+    return b

@@ -12,6 +12,7 @@ import json
 import mimetypes
 import os
 import queue
+import shutil
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -61,13 +62,31 @@ def check_bundle(bundle: Path) -> dict:
 
 def inside(root: Path, rel: str) -> Path | None:
     """``root/rel`` if it is a file that really lies inside ``root`` (after resolving links)."""
-    if not rel or "\\" in rel or "\x00" in rel or rel.startswith("/") or any(p in ("..", ".") for p in rel.split("/")):
-        return None
+    if not rel or "\\" in rel or "\x00" in rel or rel.startswith("/") or any(p.startswith(".") or not p
+                                                                            for p in rel.split("/")):
+        return None  # "..", ".", dotfiles, empty segments (a//b, a trailing / = a listing)
     root = root.resolve()
     path = (root / rel).resolve()
     if root not in path.parents or not path.is_file():
         return None
     return path
+
+
+def vendor_roots(app: Path) -> dict[str, Path]:
+    """URL prefix -> runtime folder, from web/vendor.json; each must lie inside node_modules."""
+    try:
+        vendor = json.loads((app / "web" / "vendor.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise EdgebertError(f"cannot read {app / 'web' / 'vendor.json'}: {exc}", "restore demo_app/web") from None
+    modules = (app / "node_modules").resolve()
+    roots = {}
+    for key, rel in vendor.items():
+        path = (app / rel).resolve()
+        if "/" in key or key.startswith(".") or modules not in path.parents or not path.is_dir():
+            raise EdgebertError(f"vendor.json entry {key!r}: {rel} is not a folder inside demo_app/node_modules",
+                                "run `npm ci` in demo_app/, or fix demo_app/web/vendor.json")
+        roots[f"vendor/{key}"] = path
+    return roots
 
 
 @dataclass
@@ -81,14 +100,18 @@ class DemoServer:
     results: "queue.Queue[dict]" = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
-        self.bundle = Path(self.bundle).resolve()
-        self.meta = check_bundle(self.bundle)
-        vendor = json.loads((self.app / "web" / "vendor.json").read_text())
-        self.roots = {"": self.app / "web", "bundle": self.bundle,
-                      **{f"vendor/{k}": (self.app / v) for k, v in vendor.items()}}
-        self.httpd = ThreadingHTTPServer((self.host, self.port), _handler(self))
+        self.app = Path(self.app)
+        self.roots = {"": self.app / "web", **vendor_roots(self.app)}
+        self.serve_bundle(self.bundle)
+        self.httpd = _Server((self.host, self.port), _handler(self))
         self.port = self.httpd.server_address[1]
         self._thread: threading.Thread | None = None
+
+    def serve_bundle(self, bundle: Path) -> None:
+        """Serve ``bundle`` from now on (the browser bench measures several bundles at one URL)."""
+        bundle = Path(bundle).resolve()
+        self.meta = check_bundle(bundle)
+        self.bundle = self.roots["bundle"] = bundle
 
     @property
     def url(self) -> str:
@@ -109,7 +132,7 @@ class DemoServer:
         return {"mode": self.mode, "bench": self.bench if self.mode == "bench" else None}
 
     def start(self) -> "DemoServer":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -124,6 +147,16 @@ class DemoServer:
         self.stop()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a phone closing a tab is not an error
+            super().handle_error(request, client_address)
+
+
 def _handler(server: DemoServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -131,13 +164,16 @@ def _handler(server: DemoServer):
         def log_message(self, *args) -> None:  # quiet: the CLI prints what matters
             pass
 
-        def _send(self, code: int, body: bytes, ctype: str, head: bool = False) -> None:
+        def _start(self, code: int, ctype: str, length: int) -> None:
             self.send_response(code)
             for k, v in HEADERS.items():
                 self.send_header(k, v)
             self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(length))
             self.end_headers()
+
+        def _send(self, code: int, body: bytes, ctype: str, head: bool = False) -> None:
+            self._start(code, ctype, len(body))
             if not head:
                 self.wfile.write(body)
 
@@ -148,7 +184,10 @@ def _handler(server: DemoServer):
             if path is None:
                 return self._send(404, b"not found\n", "text/plain", head)
             ctype = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            self._send(200, path.read_bytes(), ctype, head)
+            with path.open("rb") as f:  # streamed: a model can be hundreds of MB
+                self._start(200, ctype, os.fstat(f.fileno()).st_size)
+                if not head:
+                    shutil.copyfileobj(f, self.wfile)
 
         def do_GET(self) -> None:
             self._get(False)
@@ -159,9 +198,15 @@ def _handler(server: DemoServer):
         def do_POST(self) -> None:
             if urlsplit(self.path).path != "/api/results" or server.mode != "bench":
                 return self._send(404, b"not found\n", "text/plain")
-            size = int(self.headers.get("Content-Length") or 0)
-            if size <= 0 or size > MAX_POST_BYTES:
-                return self._send(413, b"bad size\n", "text/plain")
+            try:
+                size = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                size = -1
+            if size > MAX_POST_BYTES:
+                self.close_connection = True  # the unread body must not be parsed as a next request
+                return self._send(413, b"results too large\n", "text/plain")
+            if size <= 0:
+                return self._send(400, b"no body\n", "text/plain")
             try:
                 doc = json.loads(self.rfile.read(size))
             except ValueError:
@@ -187,3 +232,12 @@ def lan_address() -> str:
             return s.getsockname()[0]
         except OSError:
             return socket.gethostbyname(socket.gethostname())
+
+
+def print_qr(url: str) -> None:
+    """The URL as a terminal QR code, for a phone's camera."""
+    import qrcode
+
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(url)
+    qr.print_ascii(invert=True)

@@ -104,6 +104,9 @@ def test_compress_writes_the_trimmed_tokenizer_with_the_student(trimmed_student,
     assert info["parameters_after"] < info["parameters_before"]
     assert rep["student"]["parameters"] == info["parameters_after"]
     assert model.config.provenance["vocab_trim"]["vocab_after"] == len(vocab)
+    seen = info["dev_seen_only"]
+    assert 0 < seen["examples"] and seen["accuracy_before"] == seen["accuracy_after"] and seen["max_logit_diff"] < 1e-5
+    assert info["dev_accuracy_after"] == info["dev_accuracy"] == rep["student"]["dev"]["accuracy"]
     assert (out / REPORT_NAME).exists()
 
 
@@ -139,3 +142,27 @@ def test_resumed_run_reads_the_trimmed_tokenizer_from_the_done_stage(trimmed_stu
     a = load_file(str(trimmed_student[0] / "model.safetensors"))
     b = load_file(str(out / "model.safetensors"))
     assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-6
+
+
+def test_trimmed_tokenizer_keeps_the_original_text_settings(teacher_dir, tmp_path):
+    """Non-default strip_accents and model_max_length survive into tokenizer.json and tokenizer_config.json."""
+    import json
+    import shutil
+
+    from transformers import BertTokenizerFast
+
+    src = tmp_path / "orig"
+    shutil.copytree(teacher_dir, src)
+    BertTokenizerFast(vocab=str(src / "vocab.txt"), do_lower_case=True, strip_accents=False,
+                      model_max_length=48).save_pretrained(str(src))
+    tok = load_tokenizer(src)
+    assert tok.tokenize("café") != load_tokenizer(teacher_dir).tokenize("café")  # the setting matters
+    res = trim(load_model(src), tok, src, _examples(SEEN), tmp_path / "tok")
+    norm = json.loads((tmp_path / "tok" / "tokenizer.json").read_text())["normalizer"]
+    assert norm == json.loads((src / "tokenizer.json").read_text())["normalizer"]
+    assert json.loads((tmp_path / "tok" / "tokenizer_config.json").read_text())["strip_accents"] is False
+    again = load_tokenizer(tmp_path / "tok")
+    assert again.model_max_length == res.tokenizer.model_max_length == 48
+    for text in ["Café naïve", "the film was great", "ÉLAN"]:
+        assert again.tokenize(text) == res.tokenizer.tokenize(text)
+        assert "".join(again.tokenize(text)).replace("#", "") == "".join(tok.tokenize(text)).replace("#", "")

@@ -485,15 +485,16 @@ def run_augment(cfg: AugmentStage, student, run: StageRun):
 def run_trim_vocab(cfg: TrimVocabStage, student, run: StageRun):
     """Trim the student's vocabulary; writes the new tokenizer to ``work/tokenizer`` for compress()."""
     from ..model.checkpoint import tensor_bytes
-    from .context import accuracy
-    from .vocab_trim import trim, unseen_rate
+    from .context import logits_of
+    from .vocab_trim import fully_seen, trim, unseen_rate
 
     ctx = run.ctx
     base = run.extra.get("train_all") if cfg.full_train_split and run.extra.get("train_all") else ctx.train
     examples = base + (ctx.augmented if cfg.use_augmented else [])
     before = {"vocab": student.config.vocab_size, "parameters": student.num_parameters(),
               "bytes": tensor_bytes(student)}
-    dev_before = accuracy(student, ctx.dev_encoded(), ctx.eval_batch_size)
+    dev_enc = ctx.dev_encoded()
+    logits_before = logits_of(student, dev_enc, ctx.eval_batch_size)
     old_tok = ctx.tokenizer
     if cfg.keep_untrimmed and is_main_process():
         out = ctx.work.parent
@@ -501,14 +502,23 @@ def run_trim_vocab(cfg: TrimVocabStage, student, run: StageRun):
     result = trim(student, old_tok, ctx.tokenizer_dir, examples, run.work / "tokenizer", cfg.min_frequency,
                   cfg.keep_single_chars)
     kept = set(result.old_ids)
+    ctx.switch_tokenizer(result.tokenizer, run.work / "tokenizer")
+    logits_after = logits_of(student, ctx.dev_encoded(), ctx.eval_batch_size)
+    right_before = logits_before.argmax(1) == dev_enc.labels
+    right_after = logits_after.argmax(1) == dev_enc.labels
+    seen = torch.tensor(fully_seen(old_tok, ctx.dev, kept), dtype=torch.bool)
+    dev_seen = {"examples": int(seen.sum()),  # text made of kept tokens: identical ids, so identical scores
+                "accuracy_before": round(float(right_before[seen].float().mean()), 4) if seen.any() else None,
+                "accuracy_after": round(float(right_after[seen].float().mean()), 4) if seen.any() else None,
+                "max_logit_diff": float((logits_after[seen] - logits_before[seen]).abs().max()) if seen.any() else 0.0}
     info = {"vocab_before": before["vocab"], "vocab_after": len(result.tokens),
             "parameters_before": before["parameters"], "parameters_after": student.num_parameters(),
             "weight_bytes_before": before["bytes"], "weight_bytes_after": tensor_bytes(student),
             "counted_examples": len(examples), "min_frequency": cfg.min_frequency,
-            "dev_accuracy_before": round(dev_before, 4),
+            "dev_accuracy_before": round(float(right_before.float().mean()), 4),
+            "dev_accuracy_after": round(float(right_after.float().mean()), 4), "dev_seen_only": dev_seen,
             "unseen_dev": unseen_rate(old_tok, ctx.dev, kept),
-            "unseen_test": unseen_rate(old_tok, run.extra.get("test") or [], kept)}
-    ctx.switch_tokenizer(result.tokenizer, run.work / "tokenizer")
+            "unseen_test": unseen_rate(old_tok, run.extra.get("test") or [], kept)}  # measured, never used to decide
     student.config.provenance["vocab_trim"] = {k: v for k, v in info.items() if not isinstance(v, dict)} | {
         "unseen_test_token_rate": info["unseen_test"]["unseen_token_rate"]}
     return student, info

@@ -53,6 +53,11 @@ def choose_tokens(vocab: dict[int, str], counts: Counter, min_frequency: int, sp
             if t in specials or counts.get(i, 0) >= min_frequency or (keep_single_chars and is_single_char(t))]
 
 
+def fully_seen(tok, examples: list[Example], kept: set[int]) -> list[bool]:
+    """Per example: are all its tokens (original tokenizer) kept? Those must score exactly as before."""
+    return [all(i in kept for i in x) for x in _encode_ids(tok, examples)]
+
+
 def unseen_rate(tok, examples: list[Example], kept: set[int]) -> dict:
     """Share of tokens (original tokenizer) outside the kept vocabulary, and of examples with any."""
     ids = _encode_ids(tok, examples)
@@ -70,18 +75,33 @@ def _settings(tok_dir: Path) -> dict:
     return tokenizer_settings(Path(tok_dir), 0)
 
 
-def build_tokenizer(tok_dir: Path, tokens: list[str], out: Path):
-    """A BertTokenizerFast over ``tokens`` with ``tok_dir``'s normalizer settings, saved to ``out``."""
+def build_tokenizer(tok_dir: Path, tokens: list[str], out: Path, like=None):
+    """A BertTokenizerFast over ``tokens`` with ``tok_dir``'s normalizer settings, saved to ``out``.
+
+    ``like`` (the original tokenizer) also lends its exact normalizer and pre-tokenizer
+    objects (options such as clean_text survive) and its model_max_length, so HF users who
+    truncate by default still stop at the model's positions.
+    """
     from transformers import BertTokenizerFast
 
     s = _settings(tok_dir)
     out.mkdir(parents=True, exist_ok=True)
     vocab_file = out / "vocab.txt"
     vocab_file.write_text("\n".join(tokens) + "\n", encoding="utf-8")
-    tok = BertTokenizerFast({t: i for i, t in enumerate(tokens)}, do_lower_case=s.get("do_lower_case", True),
-                            strip_accents=s.get("strip_accents"), tokenize_chinese_chars=s.get("tokenize_chinese_chars", True),
-                            unk_token=s.get("unk_token", "[UNK]"))
-    model = tok.backend_tokenizer.model
+    opts = {"do_lower_case": s.get("do_lower_case", True), "strip_accents": s.get("strip_accents"),
+            "tokenize_chinese_chars": s.get("tokenize_chinese_chars", True)}
+    norm = getattr(like.backend_tokenizer, "normalizer", None) if like is not None else None
+    if type(norm).__name__ == "BertNormalizer":  # raw values, so tokenizer_config.json reads like the original's
+        opts = {"do_lower_case": norm.lowercase, "strip_accents": norm.strip_accents,
+                "tokenize_chinese_chars": norm.handle_chinese_chars}
+    if like is not None and like.model_max_length < 10**9:
+        opts["model_max_length"] = like.model_max_length
+    tok = BertTokenizerFast({t: i for i, t in enumerate(tokens)}, unk_token=s.get("unk_token", "[UNK]"), **opts)
+    backend = tok.backend_tokenizer
+    if like is not None:
+        backend.normalizer = copy.deepcopy(like.backend_tokenizer.normalizer)
+        backend.pre_tokenizer = copy.deepcopy(like.backend_tokenizer.pre_tokenizer)
+    model = backend.model
     model.continuing_subword_prefix = s.get("continuing_subword_prefix", "##")
     model.max_input_chars_per_word = int(s.get("max_input_chars_per_word", 100))
     tok.save_pretrained(str(out))
@@ -108,7 +128,7 @@ def trim(model, tok, tok_dir: Path, examples: list[Example], out_tok_dir: Path, 
     counts = token_counts(tok, examples)
     old_ids = choose_tokens(vocab, counts, min_frequency, specials, keep_single_chars)
     tokens = [vocab[i] for i in old_ids]
-    new_tok = build_tokenizer(tok_dir, tokens, out_tok_dir)
+    new_tok = build_tokenizer(tok_dir, tokens, out_tok_dir, like=tok)
     # the promise: text made only of kept pieces tokenizes exactly as before
     remap = {old: new for new, old in enumerate(old_ids)}
     before, after = _encode_ids(tok, examples), _encode_ids(new_tok, examples)

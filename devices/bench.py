@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.errors import EdgebertError
+from edgebert.fsutil import safe_name
 from edgebert.progress import console, progress
 
 from . import get_transport
@@ -187,17 +188,13 @@ def _cooldown(transport: Transport, s: BenchSettings) -> dict | None:
         time.sleep(s.cooldown_poll_seconds)
 
 
-def _safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
 def measure(transport: Transport, runner, m: Measurement, workdir: str, s: BenchSettings) -> None:
     """Push, run and parse one artifact, filling ``m`` (raises DeviceError on failure)."""
     bundle = Path(m.bundle)
     meta = load_bundle(bundle)
     local = bundle / meta["artifact"]["file"]
     inputs = encode_sentence(bundle, int(meta["seq_len"]), s.sentence)
-    remote = f"{workdir}/{_safe_name(m.name)}{local.suffix}"
+    remote = f"{workdir}/{safe_name(m.name)}{local.suffix}"
     transport.push(local, remote)
     m.runner = runner.name
     m.cooldown = _cooldown(transport, s)

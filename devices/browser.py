@@ -26,7 +26,6 @@ from .base import DeviceGone, DeviceTimeout, RunnerCrashed, RunnerResult
 from .settings import BenchSettings
 
 KINDS = ("browser", "browser:lan", "browser:chromium")
-BROWSER_TARGETS = ("onnx", "tflite")
 HEAP_NOTE = ("'peak RSS MB' is the page's JS heap (performance.memory), not process RSS: a page cannot see "
              "its WASM memory or the browser process")
 
@@ -122,7 +121,7 @@ def _measure(server, bundle: Path, meta: dict, s: BenchSettings, device: str, ur
 
 def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_dir: Path, teachers: list[Path]):
     """``run_bench`` for a browser: teachers first, the same report and failure handling."""
-    from edgebert.demo.server import DemoServer, demo_app_dir, lan_address, print_qr
+    from edgebert.demo.server import BROWSER_TARGETS, DemoServer, demo_app_dir, lan_address, print_qr
     from edgebert.progress import console
 
     from .bench import BenchReport, _plan, encode_sentence, host_reference, load_bundle, sanity

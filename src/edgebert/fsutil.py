@@ -109,3 +109,8 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgebert"
     )
     return Path(root)
+
+
+def safe_name(name: str) -> str:
+    """``name`` usable as one file name anywhere: anything but letters, digits, ``-_.`` becomes ``_``."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -52,8 +52,6 @@ def register(app: typer.Typer) -> None:
                 raise EdgebertError(f"{name} must be positive, got {value}", f"omit {name} or pass N > 0")
         if teacher is not None:
             spec.teacher = str(teacher)
-            if data is None and spec.data == "default":
-                spec.data = "default"  # resolve_inputs refuses it unless the teacher was trained on it
         if data is not None:
             spec.data = str(data)
         if compress_recipe is not None:

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, ensure_dir
+from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, ensure_dir, safe_name
 
 
 def pareto_front(points: list[tuple[str, float, float]]) -> list[str]:
@@ -48,7 +48,7 @@ def _artifact(role: str, rec: dict) -> dict[str, Any]:
         "accuracy": acc.get("artifact_accuracy"), "pytorch_accuracy": acc.get("pytorch_accuracy"),
         "accuracy_split": acc.get("split"), "accuracy_examples": acc.get("examples"),
         "parity": {k: par.get(k) for k in ("max_abs_diff", "argmax_agreement", "mean_prob_diff", "passed")} if par else None,
-        "verified_in": gates.get("verified_in") or (meta.get("gates") or {}).get("verified_in"),
+        "verified_in": gates.get("verified_in"),
         "runs_as": (meta.get("precision_report") or {}).get("summary"),
         "float_modules": meta.get("float_modules") or [],
         "latency": {},
@@ -321,8 +321,7 @@ def write_report(spec, run_dir: Path, student_dir: Path, bundles: dict, bench_di
     for device in [*doc["devices"], None]:
         png = _plot(doc, device)
         if png:
-            name = f"accuracy_vs_latency_{device}.png" if device else "accuracy_vs_size.png"
-            name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
+            name = safe_name(f"accuracy_vs_latency_{device}.png" if device else "accuracy_vs_size.png")
             atomic_write_bytes(out / name, png)
             images[name], plots[device or "size"] = png, name
     md = markdown(doc, plots)

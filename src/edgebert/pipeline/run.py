@@ -47,8 +47,9 @@ def _model_hash(path: Path) -> str:
     return weights_sha256(path) or teacher_stamp(path)
 
 
-def resolve_inputs(spec: RunSpec) -> tuple[Path, LabelledData]:
-    """The teacher folder and labelled data a run recipe names (``default``: the embedded ones)."""
+def resolve_inputs(spec: RunSpec) -> tuple[Path, LabelledData, dict]:
+    """The teacher folder, labelled data (``default``: the embedded ones) and the teacher's
+    recorded head training (its max_seq_len sets the run's sequence length)."""
     from ..cli import _resolve_data
     from ..data.default import ROTTEN_SOURCE
     from ..model import load_model
@@ -72,7 +73,7 @@ def resolve_inputs(spec: RunSpec) -> tuple[Path, LabelledData]:
         if not path.exists():
             raise EdgebertError(f"data file {path} does not exist", "pass a labelled CSV/TSV/JSONL file")
         data = _resolve_data(path, None, None, None, loaded.config.label_names)
-    return teacher, data
+    return teacher, data, recorded
 
 
 def _safe(name: str) -> str:
@@ -106,17 +107,15 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: boo
     """Run (or resume) ``spec``; returns where the report is."""
     from ..compression.pipeline import compress
     from ..exporters.pipeline import ExportOptions, export_model
-    from ..model import load_model
     from .report import write_report
 
     t_start = time.time()
     run_dir = Path(run_dir or Path("runs") / _safe(spec.name)).expanduser()
     recipe = spec.compression_recipe()
-    teacher_dir, data = resolve_inputs(spec)
+    teacher_dir, data, head_training = resolve_inputs(spec)
     teacher_hash = _model_hash(teacher_dir)
     data_hash = [examples_hash(data.examples), list(data.label_names)]
-    seq_len = spec.export.seq_len or recipe.max_seq_len or int(
-        load_model(teacher_dir).config.provenance.get("head_training", {}).get("max_seq_len") or 128)
+    seq_len = spec.export.seq_len or recipe.max_seq_len or int(head_training.get("max_seq_len") or 128)
     recipe = dataclasses.replace(recipe, max_seq_len=recipe.max_seq_len or seq_len)
     targets = list(spec.export.targets)
     roles = [r for r in ROLES if r == "student" or spec.export.teacher]

@@ -18,18 +18,6 @@ _spec.loader.exec_module(root)
 
 
 @pytest.fixture(scope="session")
-def teacher_dir(tmp_path_factory) -> Path:
-    """A 4-layer, 4-head, hidden-32 edgebert teacher folder (random weights, trained head flag set)."""
-    from edgebert.model import load_model, save_checkpoint
-
-    hf = root.make_hf_bert(tmp_path_factory.mktemp("hf4"), layers=4, seed=1, id2label={0: "neg", 1: "pos"})
-    model = load_model(hf)
-    out = tmp_path_factory.mktemp("teacher") / "t"
-    save_checkpoint(model, out, tokenizer_from=hf)
-    return out
-
-
-@pytest.fixture(scope="session")
 def data_csv(tmp_path_factory) -> Path:
     return root.write_sentiment_csv(tmp_path_factory.mktemp("cdata") / "sentiment.csv", 120, seed=3)
 

@@ -26,9 +26,9 @@ def _spec(teacher, data, **over):
 
 
 @pytest.fixture(scope="module")
-def first_run(run_teacher, run_data, tmp_path_factory):
+def first_run(teacher_dir, run_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "r"
-    return out, run_pipeline(_spec(run_teacher, run_data), out)
+    return out, run_pipeline(_spec(teacher_dir, run_data), out)
 
 
 def test_run_writes_every_step_and_a_complete_report(first_run):
@@ -61,20 +61,20 @@ def test_run_writes_every_step_and_a_complete_report(first_run):
     assert "<table>" in html and "data:image/png;base64," in html
 
 
-def test_rerun_with_same_inputs_skips_every_step(first_run, run_teacher, run_data):
+def test_rerun_with_same_inputs_skips_every_step(first_run, teacher_dir, run_data):
     out, first = first_run
-    again = run_pipeline(_spec(run_teacher, run_data), out)
+    again = run_pipeline(_spec(teacher_dir, run_data), out)
     assert again.ran == [] and len(again.skipped) == 4
     assert json.loads((again.report_dir / "report.json").read_text())["artifacts"] == first.report["artifacts"]
 
 
-def test_changing_bench_settings_reruns_only_the_bench(first_run, run_teacher, run_data):
+def test_changing_bench_settings_reruns_only_the_bench(first_run, teacher_dir, run_data):
     out, _ = first_run
-    res = run_pipeline(_spec(run_teacher, run_data, bench={"runs": 4}), out)
+    res = run_pipeline(_spec(teacher_dir, run_data, bench={"runs": 4}), out)
     assert res.ran == ["bench on host"]
 
 
-def test_interrupted_run_resumes_at_the_step_that_did_not_finish(run_teacher, run_data, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_at_the_step_that_did_not_finish(teacher_dir, run_data, tmp_path, monkeypatch):
     import edgebert.exporters.pipeline as ep
 
     real = ep.export_model
@@ -87,7 +87,7 @@ def test_interrupted_run_resumes_at_the_step_that_did_not_finish(run_teacher, ru
         return real(*a, **k)
 
     monkeypatch.setattr(ep, "export_model", flaky)
-    spec = _spec(run_teacher, run_data, bench={"devices": []})
+    spec = _spec(teacher_dir, run_data, bench={"devices": []})
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(spec, tmp_path / "r")
     res = run_pipeline(spec, tmp_path / "r")

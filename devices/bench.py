@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.errors import EdgebertError
-from edgebert.fsutil import safe_name
+from edgebert.fsutil import check_output_dir, safe_name
 from edgebert.progress import console, progress
 
 from . import get_transport
@@ -220,6 +220,29 @@ def measure(transport: Transport, runner, m: Measurement, workdir: str, s: Bench
     transport.run(["rm", "-f", remote], timeout=60)  # one artifact on the device at a time
 
 
+# --------------------------------------------------------------------------- preflight
+
+def check_device(device: str, targets: list[str], settings: BenchSettings | None = None) -> None:
+    """Reach ``device`` and find a runner for every target, before compression and export start:
+    a missing phone or runtime is reported in seconds, not after an hour of work."""
+    from edgebert.exporters import get_exporter
+
+    if device.startswith("browser"):
+        from .browser import check_browser
+
+        return check_browser(device, targets)
+    formats = sorted({FORMATS.get(get_exporter(t).suffix, t) for t in targets})
+    s = (settings or BenchSettings()).validate()
+    transport = get_transport(device)
+    try:
+        info = transport.describe()
+        probe = _probe(transport, transport.workdir())
+        for fmt in formats:
+            select_runner(fmt, transport, info, probe, s.runner, s.benchmark_model)
+    finally:
+        transport.cleanup()
+
+
 # --------------------------------------------------------------------------- session
 
 def _plan(bundles: list[Path], teacher_of: dict[Path, Path]) -> list[Measurement]:
@@ -260,7 +283,7 @@ def run_bench(bundles: list[Path], device: str, settings: BenchSettings | None =
     teachers = [Path(t).resolve() for t in teachers]
     for t in teachers:
         load_bundle(t)
-    out_dir = Path(out_dir or "bench")
+    out_dir = check_output_dir(out_dir or "bench", "--out")
     if device.startswith("browser"):  # no shell to push a runner to: a served page measures (devices/browser.py)
         from .browser import run_browser_bench
 

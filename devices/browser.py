@@ -119,25 +119,33 @@ def _measure(server, bundle: Path, meta: dict, s: BenchSettings, device: str, ur
     return to_result(doc, meta["target"], s.warmup), doc
 
 
+def check_browser(device: str, targets: list[str], names: list[str] | None = None) -> None:
+    """The browser kind exists, can start here, and every target runs in a browser."""
+    from edgebert.demo.server import BROWSER_TARGETS, demo_app_dir
+
+    if device not in KINDS:
+        raise EdgebertError(f"unknown browser device '{device}'", f"use one of {', '.join(KINDS)}")
+    if device == "browser:chromium" and (why := chromium_missing()):
+        raise EdgebertError(f"browser:chromium cannot run: {why}", "or bench with --device browser / browser:lan")
+    for target, name in zip(targets, names or targets):
+        if target not in BROWSER_TARGETS:
+            raise EdgebertError(f"{name}: a {target} bundle cannot run in a browser",
+                                f"bench {' or '.join(BROWSER_TARGETS)} bundles (and teachers) in a browser; .pte and "
+                                ".mlpackage need the native runtimes")
+    demo_app_dir()
+
+
 def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_dir: Path, teachers: list[Path]):
     """``run_bench`` for a browser: teachers first, the same report and failure handling."""
-    from edgebert.demo.server import BROWSER_TARGETS, DemoServer, demo_app_dir, lan_address, print_qr
+    from edgebert.demo.server import DemoServer, demo_app_dir, lan_address, print_qr
     from edgebert.progress import console
 
     from .bench import BenchReport, _plan, encode_sentence, host_reference, load_bundle, sanity
     from .report import write_report
     from .teacher import resolve_teachers
 
-    if device not in KINDS:
-        raise EdgebertError(f"unknown browser device '{device}'", f"use one of {', '.join(KINDS)}")
-    if device == "browser:chromium" and (why := chromium_missing()):
-        raise EdgebertError(f"browser:chromium cannot run: {why}", "or bench with --device browser / browser:lan")
-    for b in (*bundles, *teachers):
-        target = load_bundle(b)["target"]
-        if target not in BROWSER_TARGETS:
-            raise EdgebertError(f"{Path(b).name}: a {target} bundle cannot run in a browser",
-                                "bench onnx or tflite bundles (and teachers) in a browser; .pte and .mlpackage "
-                                "need the native runtimes")
+    every = [*bundles, *teachers]
+    check_browser(device, [load_bundle(b)["target"] for b in every], [Path(b).name for b in every])
     app = demo_app_dir()
     t0 = time.time()
     where = {"browser:chromium": "headless Chromium on this host (Pixel 7 profile, host CPU: not phone numbers)",

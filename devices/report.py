@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from edgebert.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, ensure_dir
+from edgebert.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, output_dir
 
 COLUMNS = ("artifact", "role", "format", "precision", "size MB", "accuracy", "p50 ms", "p90 ms", "p99 ms",
            "load ms", "peak RSS MB", "speedup vs teacher", "size ratio vs teacher", "runner", "logits check")
@@ -109,7 +109,7 @@ def plot_png(report) -> bytes:
 
 
 def write_report(report, out_dir: Path) -> dict[str, Path]:
-    out_dir = ensure_dir(out_dir)
+    out_dir = output_dir(out_dir)
     return {"json": atomic_write_json(out_dir / "bench.json", report.to_dict()),
             "md": atomic_write_text(out_dir / "bench.md", markdown(report)),
             "png": atomic_write_bytes(out_dir / "bench.png", plot_png(report))}

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from edgebert import __version__
 from edgebert.fsutil import atomic_dir, sha256_file
+from edgebert.data.tokenizer_files import tokenizer_settings, write_vocab_txt
 from edgebert.model.hf import TOKENIZER_FILES
 
 from .base import Artifact, TensorSpec
@@ -38,33 +39,6 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def tokenizer_settings(model_dir: Path, seq_len: int) -> dict[str, Any]:
-    """The WordPiece settings, read from tokenizer.json so they are the ones HF actually uses."""
-    settings: dict[str, Any] = {"type": "bert-wordpiece", "vocab_file": "vocab.txt", "max_seq_len": seq_len,
-                                "padding": "max_length", "truncation": "longest_first",
-                                "continuing_subword_prefix": "##", "max_input_chars_per_word": 100}
-    tj = model_dir / "tokenizer.json"
-    if tj.exists():
-        doc = json.loads(tj.read_text(encoding="utf-8"))
-        norm = doc.get("normalizer") or {}
-        if norm.get("type") == "BertNormalizer":
-            lower = bool(norm.get("lowercase", True))
-            strip = norm.get("strip_accents")
-            settings.update(do_lower_case=lower, strip_accents=lower if strip is None else bool(strip),
-                            tokenize_chinese_chars=bool(norm.get("handle_chinese_chars", True)),
-                            clean_text=bool(norm.get("clean_text", True)))
-        model = doc.get("model") or {}
-        settings["continuing_subword_prefix"] = model.get("continuing_subword_prefix", "##")
-        settings["max_input_chars_per_word"] = model.get("max_input_chars_per_word", 100)
-        settings["unk_token"] = model.get("unk_token", "[UNK]")
-    vocab = (model_dir / "vocab.txt").read_text(encoding="utf-8").splitlines() if (model_dir / "vocab.txt").exists() else []
-    ids = {tok: i for i, tok in enumerate(vocab)}
-    for name in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"):
-        if name in ids:
-            settings[f"{name.strip('[]').lower()}_id"] = ids[name]
-    return settings
-
-
 def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: list[str],
                  metadata: dict[str, Any], finalize: Callable[[Path, Path, list[str]], list[str]] | None = None) -> Path:
     """``finalize(bundle_dir, artifact_file, labels)`` runs before hashing (e.g. TFLite metadata)."""
@@ -77,6 +51,7 @@ def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: li
         for name in TOKENIZER_FILES:
             if (model_dir / name).is_file():
                 shutil.copy2(model_dir / name, tmp / name)
+        write_vocab_txt(model_dir, tmp / "vocab.txt")  # from tokenizer.json: what the tokenizer really runs
         seq_len = metadata["seq_len"]
         (tmp / "edgebert_tokenizer.json").write_text(json.dumps(tokenizer_settings(model_dir, seq_len), indent=2) + "\n")
         (tmp / "labels.txt").write_text("\n".join(label_names) + "\n")

@@ -22,7 +22,7 @@ import torch
 from edgebert.data import LabelledData, encode, load_tokenizer, sample_calibration, split
 from edgebert.data.encoding import Encoded
 from edgebert.errors import DependencyError, EdgebertError
-from edgebert.fsutil import ensure_dir
+from edgebert.fsutil import output_dir
 from edgebert.model import load_model, weights_sha256
 from edgebert.progress import console
 
@@ -55,6 +55,35 @@ class ExportOptions:
     fallback: bool = True
     max_fallback_steps: int = 3
     float_modules: list[str] = field(default_factory=list)
+
+    def validate(self) -> "ExportOptions":
+        """Every option checked before any model loads (targets and modules are checked by export_model)."""
+        for name, value in (("--calib-size", self.calib_size), ("--eval-limit", self.eval_limit),
+                            ("--seq-len", self.seq_len), ("sensitivity_examples", self.sensitivity_examples)):
+            if value is not None and value < 1:
+                raise EdgebertError(f"{name} must be positive, got {value}", f"omit {name} or pass N > 0")
+        if self.seq_len is not None and self.seq_len < 8:
+            raise EdgebertError(f"--seq-len {self.seq_len} is too short", "use at least 8 tokens")
+        if not 0 <= self.accuracy_budget <= 100:
+            raise EdgebertError(f"--accuracy-budget {self.accuracy_budget} is not a number of accuracy points "
+                                "between 0 and 100", "e.g. --accuracy-budget 1.0 (int8 may lose one point)")
+        if self.max_fallback_steps < 0:
+            raise EdgebertError("max_fallback_steps must be 0 or more", "use 0 to disable the fallback")
+        if not self.targets:
+            raise EdgebertError("no export target given", f"pass --target with one or more of {', '.join(target_names())}")
+        return self
+
+
+def check_float_modules(model: torch.nn.Module, names: list[str]) -> None:
+    """A --keep-float name must be a module of this model, or the metadata would record a fiction."""
+    known = dict(model.named_modules())
+    for name in names:
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, [n for n in known if n], n=1)
+            hint = f"did you mean {close[0]}?" if close else "use a module name such as encoder.layer.0"
+            raise EdgebertError(f"--keep-float {name}: the model has no such module", hint)
 
 
 @dataclass
@@ -91,6 +120,7 @@ class _Context:
     def __init__(self, model_dir: Path, data: LabelledData, opts: ExportOptions):
         self.model_dir = model_dir
         self.model = load_model(model_dir, require_head=True)
+        check_float_modules(self.model, opts.float_modules)
         self.labels = self.model.config.label_names
         recorded = self.model.config.provenance.get("head_training", {}).get("max_seq_len")
         self.seq_len = opts.seq_len or int(recorded or min(128, self.model.config.max_position_embeddings))
@@ -166,7 +196,7 @@ def export_target(target: str, ctx: _Context, out_dir: Path, opts: ExportOptions
     require_target(exporter)
     quantize = opts.quantize
     float_modules = list(dict.fromkeys(DEFAULT_FLOAT_MODULES + opts.float_modules)) if quantize != "none" else []
-    ensure_dir(out_dir)
+    output_dir(out_dir)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{target}-work-") as work:
         console.print(f"[bold]{target}[/]: exporting ({quantize}) at seq len {ctx.seq_len} ...")
         art, secs = _export_once(exporter, ctx, quantize, float_modules, Path(work))
@@ -229,11 +259,14 @@ def _context(model_dir: Path, data: LabelledData, opts: ExportOptions) -> _Conte
            opts.eval_split, opts.eval_limit)
     if key not in _LAST_CONTEXT:
         _LAST_CONTEXT.clear()  # keep one: a context holds a model and encoded data
-        _LAST_CONTEXT[key] = _Context(model_dir, data, opts)
+        _LAST_CONTEXT[key] = _Context(model_dir, data, opts)  # checks the float modules before the slow part
+    else:
+        check_float_modules(_LAST_CONTEXT[key].model, opts.float_modules)
     return _LAST_CONTEXT[key]
 
 
 def export_model(model_dir: str | Path, data: LabelledData, out_dir: str | Path, opts: ExportOptions) -> list[BundleResult]:
+    opts.validate()
     everything = opts.targets == ["all"]
     targets = []
     for t in target_names() if everything else opts.targets:  # validate before any slow work
@@ -247,6 +280,6 @@ def export_model(model_dir: str | Path, data: LabelledData, out_dir: str | Path,
         targets.append(t)
     if not targets:
         raise EdgebertError(f"no target supports --quantize {opts.quantize}", "use --quantize none or int8")
-    ensure_dir(out_dir)
+    output_dir(out_dir)
     ctx = _context(Path(model_dir), data, opts)
     return [export_target(t, ctx, Path(out_dir), opts) for t in targets]

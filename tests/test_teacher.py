@@ -15,7 +15,7 @@ def test_head_training_writes_a_teacher_that_learned_the_task(hf_encoder_dir, se
     prov = model.config.provenance
     assert prov["trained_head"] and prov["head_training"]["max_seq_len"] == 16
     assert model.config.label_names == ["neg", "pos"] and model.config.pooling == "mean"
-    assert (tmp_path / "teacher" / "vocab.txt").exists()
+    assert (tmp_path / "teacher" / "tokenizer.json").exists()
     # the words decide the label, so even a random tiny encoder + trained head beats chance clearly
     assert info["dev_accuracy"] >= 0.7
     doc = json.loads((tmp_path / "teacher" / "edgebert.json").read_text())

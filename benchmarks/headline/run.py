@@ -59,7 +59,7 @@ def untrimmed_rows(spec, work: Path, doc: dict) -> list[str]:
     src = work / "student-untrimmed"
     if not src.exists():
         return []
-    _, data, _ = resolve_inputs(spec)
+    data = resolve_inputs(spec).data
     sha = weights_sha256(src)
     seq_len = (doc["compression"].get("data") or {}).get("max_seq_len")
     trimmed = {a["target"]: a for a in doc["artifacts"] if a["role"] == "student"}

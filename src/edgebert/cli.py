@@ -5,14 +5,17 @@ User mistakes surface as one line on stderr with a non-zero exit code, never a t
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -20,10 +23,12 @@ from .errors import EdgebertError
 
 app = typer.Typer(
     name="edgebert", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="Compress a fine-tuned BERT-family classifier and ship it to phones.",
 )
-out = Console()
-err = Console(stderr=True)
+# Piped to a file, tables keep their rows whole instead of wrapping at 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 1000)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
 
 
 def _quiet_libraries() -> None:
@@ -49,13 +54,44 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except EdgebertError as exc:
-            err.print(f"[bold red]error:[/] {exc.one_line()}", soft_wrap=True, highlight=False)
+            err.print(f"[bold red]error:[/] {escape(exc.one_line())}", soft_wrap=True, highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except OSError as exc:
+            line = disk_error(exc)
+            if line is None:
+                raise
+            err.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True, highlight=False)
+            raise typer.Exit(2) from None
 
     return wrapper
+
+
+def disk_error(exc: OSError) -> str | None:
+    """One line for a full, read-only or forbidden disk met mid-run (None: not one of those)."""
+    where = f" writing {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no space left on the device{where} (free some space and run the same command again: "
+                "finished steps are kept and nothing half-written was left)")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"cannot write{where or ' an output'}: {exc.strerror} (choose a writable output path)"
+    return None
+
+
+def _columns_help() -> tuple[str, str, str]:
+    from .data.columns import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS
+
+    def first(names):
+        return f"[default: the first of {', '.join(names)}]"
+
+    return (f"Data column holding the text {first(TEXT_COLUMNS)}.",
+            f"Data column holding the second text of a pair {first(PAIR_COLUMNS)}, none if absent.",
+            f"Data column holding the label name {first(LABEL_COLUMNS)}.")
+
+
+TEXT_COLUMN_HELP, PAIR_COLUMN_HELP, LABEL_COLUMN_HELP = _columns_help()
 
 
 def _version_callback(value: bool) -> None:
@@ -128,7 +164,7 @@ def _resolve_data(data: Optional[Path], text_col, pair_col, label_col, label_nam
 
 
 def resolve_model_and_data(model: Optional[Path], data: Optional[Path], text_col=None, pair_col=None,
-                           label_col=None):
+                           label_col=None, data_flag: str = "--data"):
     """The model folder (default: embedded teacher) and its labelled data.
 
     Data defaults to the packaged Rotten Tomatoes only for models trained on it."""
@@ -143,7 +179,7 @@ def resolve_model_and_data(model: Optional[Path], data: Optional[Path], text_col
     loaded = load_model(model, require_head=True)
     recorded = loaded.config.provenance.get("head_training", {})
     if data is None and not (default_model or str(recorded.get("data", "")).startswith(ROTTEN_SOURCE)):
-        raise EdgebertError("no labelled data given for this model", "pass --data/--calibration FILE")
+        raise EdgebertError("no labelled data given for this model", f"pass {data_flag} FILE with labelled examples")
     return Path(model), loaded, _resolve_data(data, text_col, pair_col, label_col, loaded.config.label_names)
 
 
@@ -159,18 +195,28 @@ def eval_cmd(
     seed: int = typer.Option(0, "--seed", help="Split seed (use the one the model was trained with)."),
     latency_runs: int = typer.Option(30, "--latency-runs", help="Timed batch-1 runs (0 to skip)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON here."),
-    text_column: Optional[str] = typer.Option(None, "--text-column"),
-    text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column"),
-    label_column: Optional[str] = typer.Option(None, "--label-column"),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help=TEXT_COLUMN_HELP),
+    text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help=PAIR_COLUMN_HELP),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help=LABEL_COLUMN_HELP),
 ) -> None:
     """Accuracy and macro-F1 per split, parameters, size on disk and CPU latency of a model."""
     from .data import split
-    from .evaluation import evaluate
-    from .fsutil import atomic_write_json
+    from .evaluation import EVAL_FORMAT, evaluate
+    from .fsutil import atomic_write_json, check_output_file
 
+    if json_out is not None:
+        check_output_file(json_out, "--json", EVAL_FORMAT)
+    if seq_len is not None and seq_len < 8:
+        raise EdgebertError(f"--seq-len {seq_len} is too short", "use at least 8 tokens, or omit it for the model's")
+    if latency_runs < 0:
+        raise EdgebertError(f"--latency-runs {latency_runs} is negative", "use 0 to skip the latency measurement")
     model, loaded, labelled = resolve_model_and_data(model, data, text_column, text_pair_column, label_column)
     recorded = loaded.config.provenance.get("head_training", {})
-    seq_len = seq_len or int(recorded.get("max_seq_len", 128))
+    positions = loaded.config.max_position_embeddings
+    seq_len = seq_len if seq_len is not None else min(int(recorded.get("max_seq_len", 128)), positions)
+    if seq_len > positions:
+        raise EdgebertError(f"--seq-len {seq_len} exceeds the model's {positions} positions",
+                            f"use --seq-len {positions} or less")
     names = [s.strip() for s in splits.split(",") if s.strip()]
     parts = split(labelled, seed=seed)
     for n in names:
@@ -206,17 +252,20 @@ def teacher(
     top_layers: int = typer.Option(2, "--top-layers", help="Top layers fine-tuned with the head (0: head only)."),
     epochs: int = typer.Option(2, "--epochs"),
     seed: int = typer.Option(0, "--seed"),
-    text_column: Optional[str] = typer.Option(None, "--text-column"),
-    text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column"),
-    label_column: Optional[str] = typer.Option(None, "--label-column"),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help=TEXT_COLUMN_HELP),
+    text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help=PAIR_COLUMN_HELP),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help=LABEL_COLUMN_HELP),
 ) -> None:
     """Give a pretrained BERT encoder a classification head on your data (a cheap teacher)."""
     from .assets import default_encoder_dir
     from .teacher import TeacherConfig, train_head
 
-    labelled = _resolve_data(data, text_column, text_pair_column, label_column, None)
+    from .fsutil import check_output_dir
+
     cfg = TeacherConfig(max_seq_len=seq_len, pooling=pooling, seed=seed, finetune_top_layers=top_layers,
                         finetune_epochs=epochs)
+    check_output_dir(out_dir, "--out")
+    labelled = _resolve_data(data, text_column, text_pair_column, label_column, None)
     info = train_head(base or default_encoder_dir(), labelled, out_dir, cfg)
     out.print(f"teacher written to {info['out']}: dev accuracy {info['dev_accuracy']:.4f} in {info['seconds']} s")
 
@@ -240,7 +289,23 @@ _register_subcommands()
 
 
 def main() -> None:
-    app()
+    """The console script: usage errors get the same one ``error:`` line as edgebert's own."""
+
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # typer's click: UsageError, BadParameter, NoSuchOption ...
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:  # bare `edgebert`: the help
+            typer.echo(ctx.get_help())
+            sys.exit(2)
+        message = " ".join(exc.format_message().split()) if hasattr(exc, "format_message") else str(exc)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        err.print(f"[bold red]error:[/] {escape(message)}{escape(where)}", soft_wrap=True, highlight=False)
+        code = getattr(exc, "exit_code", 2)
+    except typer.Abort:
+        err.print("interrupted")
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,10 @@ class EvalReport:
     where: str = "host CPU (PyTorch eager)"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"format": EVAL_FORMAT, **asdict(self)}
+
+
+EVAL_FORMAT = "edgebert-eval"
 
 
 def macro_f1(pred: torch.Tensor, gold: torch.Tensor, num_labels: int) -> float:
@@ -66,7 +69,8 @@ def cpu_latency(model, seq_len: int, runs: int = 30, warmup: int = 5, threads: i
     """Batch-1 latency at a fixed sequence length, as a phone app would call it."""
     if threads:
         torch.set_num_threads(threads)
-    ids = torch.full((1, seq_len), 100, dtype=torch.long)
+    # a real token id (not [PAD]/[CLS]...: ~100 in BERT vocabularies), valid in any vocabulary size
+    ids = torch.full((1, seq_len), min(100, int(model.config.vocab_size) - 1), dtype=torch.long)
     mask = torch.ones_like(ids)
     types = torch.zeros_like(ids)
     for _ in range(warmup):

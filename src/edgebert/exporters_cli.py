@@ -43,12 +43,14 @@ def register(app: typer.Typer) -> None:
 
         from .errors import EdgebertError
         from .exporters.pipeline import ExportOptions, export_model
+        from .fsutil import check_output_dir
 
-        model_dir, _, data = resolve_model_and_data(model, calibration)
         targets = ["all"] if target == "all" else [t.strip() for t in target.split(",") if t.strip()]
         opts = ExportOptions(targets=targets, quantize=quantize, seq_len=seq_len, calib_size=calib_size,
                              split_seed=seed, eval_limit=eval_limit, accuracy_budget=accuracy_budget,
-                             fallback=fallback, float_modules=list(keep_float))
+                             fallback=fallback, float_modules=list(keep_float)).validate()
+        check_output_dir(out_dir, "--out")
+        model_dir, _, data = resolve_model_and_data(model, calibration, data_flag="--calibration")
         results = export_model(model_dir, data, out_dir, opts)
         t = Table(title=f"bundles in {out_dir}", title_justify="left")
         for col in ("bundle", "size", "parity max diff", "argmax agree", "accuracy artifact / torch", "gate"):

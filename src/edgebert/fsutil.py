@@ -1,7 +1,10 @@
-"""Atomic writes and content hashes.
+"""Output folders, atomic writes and content hashes.
 
-Outputs are built in a temporary sibling and renamed into place, so an interrupted run
-never leaves a half-written checkpoint or report where a good one used to be.
+One rule for everything edgebert writes: an output path is absent, empty, or was written by
+edgebert (it carries :data:`MARKER`), and it is checked, writability included, before any
+slow work starts. Outputs are built in a temporary sibling and renamed into place, so an
+interrupted run never leaves a half-written checkpoint or report where a good one used to
+be, and a user's own files are never replaced.
 """
 
 from __future__ import annotations
@@ -17,31 +20,112 @@ from typing import Any, Iterator
 
 from .errors import EdgebertError
 
+MARKER = ".edgebert"  # present in every folder edgebert writes
+# what edgebert wrote before the marker existed (format 1 outputs), so old runs still resume
+_LEGACY = ("edgebert.json", "compress_report.json", ".work", "steps", "bench.json", "report.json")
+_LEGACY_BUNDLE = "metadata.json"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def written_by_edgebert(path: str | os.PathLike) -> bool:
+    """``path`` is a folder edgebert wrote (it may replace or add to it)."""
+    path = Path(path)
+    if (path / MARKER).is_file() or any((path / name).exists() for name in _LEGACY):
+        return True
+    meta = path / _LEGACY_BUNDLE
+    try:
+        return meta.is_file() and json.loads(meta.read_text(encoding="utf-8")).get("format") == "edgebert-bundle"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _writable(path: Path, folder: Path, what: str) -> None:
+    """Create and delete a file in ``folder``: permission bits do not tell root or a read-only mount."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".edgebert-probe-"):
+            pass
+    except OSError as exc:
+        where = "" if folder == path else f": {folder} is not writable"
+        raise EdgebertError(f"cannot write {what} {path}{where} ({exc.strerror or exc})",
+                            f"choose a writable {what} path") from None
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
+    """Refuse, before any work, an output folder edgebert must not or cannot write."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise EdgebertError(f"{what} {path} is a file, not a folder",
+                            "pass a new or empty folder; edgebert never replaces files it did not write")
+    if path.is_dir() and any(path.iterdir()) and not written_by_edgebert(path):
+        raise EdgebertError(f"{what} {path} already holds files that edgebert did not write",
+                            "pass a new or empty folder")
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise EdgebertError(f"{what} {path} lies under {existing}, which is a file", f"choose another {what} path")
+    _writable(path, existing, what)
+    return path
+
+
+def output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
+    """Check, create and mark a folder that edgebert fills step by step (runs, bundle sets, bench reports)."""
+    path = check_output_dir(path, what)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not (path / MARKER).exists():
+            atomic_write_text(path / MARKER, "written by edgebert\n")
+    except OSError as exc:
+        raise EdgebertError(f"cannot create {what} {path}: {exc.strerror or exc}", f"choose a writable {what} path") \
+            from None
+    return path
+
 
 def ensure_dir(path: str | os.PathLike) -> Path:
-    """Create an output folder, or fail in one line before any slow work starts."""
+    """A scratch or cache folder edgebert owns outright (no ownership rule)."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise EdgebertError(f"cannot create output folder {path}: {exc.strerror}",
-                            "choose a writable --out path") from None
-    if not os.access(path, os.W_OK):
-        raise EdgebertError(f"output folder {path} is not writable", "choose a writable --out path")
+        raise EdgebertError(f"cannot create folder {path}: {exc.strerror}", "choose a writable path") from None
     return path
 
 
-def _ensure_parent(path: Path) -> None:
-    ensure_dir(path.parent)
+def check_output_file(path: str | os.PathLike, what: str, fmt: str) -> Path:
+    """A report file: absent, or one edgebert wrote before (a JSON document of format ``fmt``)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise EdgebertError(f"{what} {path} is a folder", f"pass a file path for {what}")
+    if path.exists():
+        try:
+            ours = json.loads(path.read_text(encoding="utf-8")).get("format") == fmt
+        except (OSError, ValueError, AttributeError):
+            ours = False
+        if not ours:
+            raise EdgebertError(f"{what} {path} exists and was not written by edgebert",
+                                "pass a new file path; edgebert never replaces files it did not write")
+    check_output_dir(path.parent, what)
+    return path
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder that replaces ``path`` only if the block succeeds."""
-    path = Path(path)
-    _ensure_parent(path)
+    """Yield a temporary folder that replaces ``path`` only if the block succeeds.
+
+    ``path`` itself must pass :func:`check_output_dir`: a folder the user filled is never replaced."""
+    path = check_output_dir(path, "output")
+    ensure_dir(path.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the user's usual mode
+        (tmp / MARKER).write_text("written by edgebert\n")
         yield tmp
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
@@ -57,9 +141,10 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
-    _ensure_parent(path)
+    ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -21,10 +21,11 @@ import torch
 from . import __version__
 from .data import Splits, encode, load_tokenizer, split
 from .data.examples import LabelledData, examples_hash
-from .errors import DataError
-from .fsutil import cache_dir, sha256_file, sha256_text
+from .errors import DataError, EdgebertError
+from .fsutil import cache_dir, check_output_dir, sha256_file, sha256_text
 from .inference import length_sorted_batches
 from .model import load_hf_bert, save_checkpoint
+from .model.config import POOLINGS
 from .model.checkpoint import FORMAT_VERSION
 from .progress import console, progress
 
@@ -42,6 +43,31 @@ class TeacherConfig:
     finetune_epochs: int = 2
     finetune_lr: float = 1e-4
     finetune_batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        """Every option checked where it is set, so no broken teacher is trained or saved."""
+        if self.pooling not in POOLINGS:
+            raise EdgebertError(f"--pooling {self.pooling!r} is not a pooling", f"use one of {', '.join(POOLINGS)}")
+        if self.max_seq_len < 8:
+            raise EdgebertError(f"--seq-len {self.max_seq_len} is too short", "use at least 8 tokens")
+        for name, value in (("--top-layers", self.finetune_top_layers), ("--epochs", self.finetune_epochs)):
+            if value < 0:
+                raise EdgebertError(f"{name} must be 0 or more, got {value}", f"pass {name} 0 to skip that step")
+        if not (0 < self.dev_fraction < 1 and 0 < self.test_fraction < 1 and self.dev_fraction + self.test_fraction < 1):
+            raise EdgebertError(f"split fractions dev={self.dev_fraction} test={self.test_fraction} are invalid",
+                                "use fractions above 0 that sum to less than 1")
+        if min(self.batch_size, self.finetune_batch_size) < 1 or self.finetune_lr <= 0 or not self.l2_grid:
+            raise EdgebertError("batch sizes, learning rate and the L2 grid must be positive", "use the defaults")
+
+    def check_fits(self, model) -> None:
+        """Options that depend on the encoder, checked right after it loads."""
+        positions = model.config.max_position_embeddings
+        if self.max_seq_len > positions:
+            raise EdgebertError(f"--seq-len {self.max_seq_len} exceeds the encoder's {positions} positions",
+                                f"use --seq-len {positions} or less")
+        if self.finetune_top_layers > model.num_layers:
+            raise EdgebertError(f"--top-layers {self.finetune_top_layers}: the encoder has only "
+                                f"{model.num_layers} layers", f"use --top-layers 0..{model.num_layers}")
 
 
 def _fit_logreg(x: torch.Tensor, y: torch.Tensor, num_labels: int, l2: float, seed: int) -> torch.nn.Linear:
@@ -119,10 +145,14 @@ def train_head(base: str | Path, data: LabelledData, out: str | Path, cfg: Teach
                splits: Splits | None = None) -> dict:
     """Fit a linear head on frozen ``base`` features; writes an edgebert checkpoint to ``out``."""
     cfg = cfg or TeacherConfig()
+    check_output_dir(out, "--out")
+    if Path(base).resolve() == Path(out).expanduser().resolve():
+        raise EdgebertError(f"--out {out} is the base encoder's own folder", "write the teacher to a new folder")
     t0 = time.time()
     splits = splits or split(data, cfg.dev_fraction, cfg.test_fraction, cfg.seed)
     train, dev = splits.get("train"), splits.get("dev")
     model = load_hf_bert(base, label_names=data.label_names, pooling=cfg.pooling)
+    cfg.check_fits(model)
     tok = load_tokenizer(base)
     top = min(cfg.finetune_top_layers, model.num_layers) if cfg.finetune_epochs > 0 else 0
     start = model.num_layers - top

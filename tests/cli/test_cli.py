@@ -77,7 +77,7 @@ def _bad(tmp_path, hf_bert_dir, sentiment_csv, case):
         blocker = tmp_path / "blocker"
         blocker.write_text("x")
         return ["teacher", "--base", hf_bert_dir, "--data", sentiment_csv, "--out", blocker / "sub" / "t",
-                "--top-layers", 0, "--seq-len", 16], "cannot create output folder"
+                "--top-layers", 0, "--seq-len", 16], "which is a file"
     raise AssertionError(case)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,7 @@ import torch
 # Tiny models on a shared 2-core machine: one thread avoids OpenMP spin contention (10x faster here).
 torch.set_num_threads(1)
 
-_spec = importlib.util.spec_from_file_location("_root_conftest", Path(__file__).parents[1] / "conftest.py")
-root = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(root)
+import builders as root
 
 
 @pytest.fixture(scope="session")

@@ -63,9 +63,7 @@ def test_mlm_route_with_a_masked_lm(tmp_path, glove_dir):
 
     from transformers import BertConfig, BertForMaskedLM
 
-    spec = importlib.util.spec_from_file_location("_rc", Path(__file__).parents[1] / "conftest.py")
-    rc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rc)
+    import builders as rc
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=len(rc.tiny_vocab()), hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
                      intermediate_size=48, max_position_embeddings=64)

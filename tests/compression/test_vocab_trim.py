@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 
+from builders import tiny_vocab_ids
 from edgebert.compression.pipeline import REPORT_NAME, compress
 from edgebert.compression.recipe import parse_recipe
 from edgebert.compression.vocab_trim import SPECIALS, is_single_char, trim
@@ -153,7 +154,7 @@ def test_trimmed_tokenizer_keeps_the_original_text_settings(teacher_dir, tmp_pat
 
     src = tmp_path / "orig"
     shutil.copytree(teacher_dir, src)
-    BertTokenizerFast(vocab=str(src / "vocab.txt"), do_lower_case=True, strip_accents=False,
+    BertTokenizerFast(vocab=tiny_vocab_ids(), do_lower_case=True, strip_accents=False,
                       model_max_length=48).save_pretrained(str(src))
     tok = load_tokenizer(src)
     assert tok.tokenize("café") != load_tokenizer(teacher_dir).tokenize("café")  # the setting matters

@@ -32,9 +32,9 @@ def test_tokenizer_errors(tmp_path, hf_bert_dir):
 
 
 def test_vocab_txt_only_folder_tokenizes_known_words(tmp_path, hf_bert_dir):
-    import shutil
+    from builders import tiny_vocab
 
-    shutil.copy(hf_bert_dir / "vocab.txt", tmp_path / "vocab.txt")
+    (tmp_path / "vocab.txt").write_text("\n".join(tiny_vocab()) + "\n")  # an old hub repo: vocab.txt alone
     tok = load_tokenizer(tmp_path)
     ids = tok("Great film")["input_ids"]
     assert tok.convert_ids_to_tokens(ids) == ["[CLS]", "great", "film", "[SEP]"]

@@ -96,7 +96,7 @@ def _run_node(job: dict) -> dict:
 
 
 def _settings(model_dir: Path, seq_len: int) -> dict:
-    from edgebert.exporters.bundle import tokenizer_settings
+    from edgebert.data.tokenizer_files import tokenizer_settings
 
     return tokenizer_settings(model_dir, seq_len)
 

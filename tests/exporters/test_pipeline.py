@@ -1,5 +1,6 @@
 """export_model end to end on a tiny model: bundles, metadata, gates, fallback, errors."""
 
+import dataclasses
 import json
 
 import pytest
@@ -8,8 +9,9 @@ from typer.testing import CliRunner
 from edgebert.cli import app
 from edgebert.data import load_labelled
 from edgebert.exporters.pipeline import ExportOptions, export_model
+from edgebert.fsutil import MARKER
 
-BUNDLE_FILES = {"model.onnx", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "edgebert_tokenizer.json",
+BUNDLE_FILES = {MARKER, "model.onnx", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "edgebert_tokenizer.json",
                 "labels.txt", "metadata.json"}
 
 
@@ -33,12 +35,19 @@ def test_onnx_bundle_is_complete_and_metadata_valid(hf_bert_dir, labelled, tmp_p
     assert (res.path / "labels.txt").read_text().split() == ["neg", "pos"]
     tok = json.loads((res.path / "edgebert_tokenizer.json").read_text())
     assert tok["do_lower_case"] and tok["max_seq_len"] == 32 and tok["cls_id"] == 2
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no work folders left behind
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [MARKER]  # no work folders left
 
 
-def test_over_budget_int8_falls_back_by_sensitivity_then_is_rejected(hf_bert_dir, labelled, tmp_path):
-    """An impossible budget forces every fallback step; the bundle is then rejected, with reasons."""
-    opts = ExportOptions(["onnx"], "int8", seq_len=32, calib_size=16, accuracy_budget=-1.0, max_fallback_steps=2)
+def test_over_budget_int8_falls_back_by_sensitivity_then_is_rejected(hf_bert_dir, labelled, tmp_path, monkeypatch):
+    """An accuracy gate that every artifact misses forces every fallback step; the bundle is then rejected."""
+    import edgebert.exporters.pipeline as pipeline
+    from edgebert.exporters.gates import accuracy_gate
+
+    def always_over(split, got, ref, labels, budget):
+        return dataclasses.replace(accuracy_gate(split, got, ref, labels, budget), drop_points=budget + 1, passed=False)
+
+    monkeypatch.setattr(pipeline, "accuracy_gate", always_over)
+    opts = ExportOptions(["onnx"], "int8", seq_len=32, calib_size=16, accuracy_budget=0.0, max_fallback_steps=2)
     (res,) = export_model(hf_bert_dir, labelled, tmp_path, opts)
     assert not res.passed and res.path.name == "onnx-int8.rejected"
     meta = res.metadata
@@ -59,7 +68,9 @@ def test_cli_export_fp32_and_errors(hf_bert_dir, sentiment_csv, tmp_path):
     for args, expected in [
         (["--target", "tensorrt"], "unknown target 'tensorrt'"),
         (["--target", "executorch", "--quantize", "int8-dynamic"], "does not support --quantize int8-dynamic"),
-        (["--target", "onnx", "--calib-size", "0"], "calibration size must be positive"),
+        (["--target", "onnx", "--calib-size", "0"], "--calib-size must be positive"),
+        (["--target", "onnx", "--accuracy-budget", "-5"], "not a number of accuracy points"),
+        (["--target", "onnx", "--keep-float", "encoder.layer.99"], "the model has no such module"),
         (["--target", "onnx", "--seq-len", "500"], "exceeds the model's 64 positions"),
     ]:
         res = run(app, ["export", str(hf_bert_dir), "--calibration", str(sentiment_csv), "--out",

@@ -137,13 +137,15 @@ def test_bad_requests_fail_in_one_line(exporter, tiny_export_request):
 
 
 def test_metadata_round_trip(exporter, fp32, tiny_classifier, tmp_path):
+    from builders import tiny_vocab
     from edgebert.exporters.tflite_metadata import read_metadata, write_metadata
 
     model = tmp_path / "model.tflite"
     shutil.copy(fp32.path, model)
     labels = tmp_path / "labels.txt"
     labels.write_text("\n".join(tiny_classifier.labels) + "\n")
-    vocab = tiny_classifier.model_dir / "vocab.txt"
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(tiny_vocab()) + "\n")
     write_metadata(model, vocab, labels, description="tiny test model")
 
     md = read_metadata(model)

@@ -14,7 +14,7 @@ def test_round_trip_keeps_weights_shapes_labels_and_tokenizer(hf_bert_dir, tmp_p
     model.config.provenance["kept_layers"] = [0, 1]
     out = save_checkpoint(model, tmp_path / "ckpt", tokenizer_from=hf_bert_dir)
     files = {p.name for p in out.iterdir()}
-    assert {"model.safetensors", CONFIG_NAME, "labels.txt", "vocab.txt", "tokenizer.json"} <= files
+    assert {"model.safetensors", CONFIG_NAME, "labels.txt", "tokenizer.json", "tokenizer_config.json"} <= files
     assert (out / "labels.txt").read_text().split() == ["neg", "pos"]
     doc = json.loads((out / CONFIG_NAME).read_text())
     assert doc["format"] == "edgebert" and len(doc["layers"]) == 2

@@ -10,7 +10,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the compression commands to ``app``; imports stay lazy so `edgebert --help` is fast."""
-    from ..cli import user_errors
+    from ..cli import LABEL_COLUMN_HELP, PAIR_COLUMN_HELP, TEXT_COLUMN_HELP, user_errors
 
     @app.command()
     @user_errors
@@ -32,9 +32,9 @@ def register(app: typer.Typer) -> None:
         latency_runs: int = typer.Option(20, "--latency-runs", help="Timed batch-1 CPU runs per model (0 to skip)."),
         keep_work: bool = typer.Option(False, "--keep-work", help="Keep OUT/.work (stage results, checkpoints)."),
         fresh: bool = typer.Option(False, "--fresh", help="Ignore an unfinished run in OUT/.work and start over."),
-        text_column: Optional[str] = typer.Option(None, "--text-column"),
-        text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column"),
-        label_column: Optional[str] = typer.Option(None, "--label-column"),
+        text_column: Optional[str] = typer.Option(None, "--text-column", help=TEXT_COLUMN_HELP),
+        text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help=PAIR_COLUMN_HELP),
+        label_column: Optional[str] = typer.Option(None, "--label-column", help=LABEL_COLUMN_HELP),
     ) -> None:
         """Distil / LayerDrop / prune a teacher into a small student, following a recipe.
 
@@ -64,10 +64,17 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def recipes() -> None:
         """List the compression recipes shipped with edgebert."""
+        from rich.table import Table
+
+        from ..cli import out
         from .recipe import shipped_recipes
 
+        t = Table(box=None, show_header=False, pad_edge=False)
+        t.add_column("recipe", no_wrap=True, style="bold")
+        t.add_column("what it does")
         for name, desc in shipped_recipes().items():
-            typer.echo(f"{name:18s} {desc}")
+            t.add_row(name, desc)
+        out.print(t)
 
 
 def _data(teacher: Optional[Path], data: Optional[Path], text_col, pair_col, label_col):

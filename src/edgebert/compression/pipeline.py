@@ -26,14 +26,14 @@ from ..data import Splits, encode, load_tokenizer, split
 from ..data.examples import Example, LabelledData, examples_hash
 from ..errors import DataError, EdgebertError
 from ..evaluation import cpu_latency, macro_f1
-from ..fsutil import atomic_write_json, sha256_text
+from ..fsutil import atomic_write_json, check_output_dir, output_dir, sha256_text
 from ..model import load_checkpoint, model_size_bytes, save_checkpoint
 from ..progress import console
 from .augment import read_examples
 from .context import Context, accuracy, logits_of, teacher_stamp
 from .recipe import Recipe, load_recipe
 from .stages import RUNNERS, StageRun, preflight
-from .student import init_student
+from .student import init_student, student_depth
 from .teachers import Teacher, load_teacher, same_tokenizer
 from .trainer import is_main_process, mix_seed, wait_for_everyone
 
@@ -46,13 +46,14 @@ def _check_out(out: Path, teacher: Path) -> None:
     o, t = out.resolve(), teacher.resolve()
     if o == t or t in o.parents:
         raise EdgebertError(f"--out {out} is the teacher's folder or inside it", "write the student to a new folder")
-    if out.exists() and not out.is_dir():
-        raise EdgebertError(f"--out {out} is a file", "pass a folder path")
-    if out.exists() and any(out.iterdir()):
-        ours = (out / WORK_NAME).exists() or (out / REPORT_NAME).exists() or (out / "edgebert.json").exists()
-        if not ours:
-            raise EdgebertError(f"--out {out} already holds files that edgebert did not write",
-                                "pass a new or empty folder")
+    check_output_dir(out, "--out")
+
+
+def check_recipe(recipe: Recipe, teacher_layers: int, teacher_native: bool = True) -> None:
+    """Does ``recipe`` apply to a teacher this deep? Checked before any training (and by
+    `edgebert run` before any step), so a recipe made for another depth fails in seconds."""
+    depth = student_depth(recipe.student, teacher_layers, teacher_native)
+    preflight(recipe.stages, depth, teacher_layers)
 
 
 def _stash_path(out: Path) -> Path:
@@ -63,7 +64,7 @@ def _recover_stash(out: Path) -> None:
     """A run killed while saving leaves .work beside OUT; put it back so the work is not lost."""
     stash = _stash_path(out)
     if stash.is_dir() and not (out / WORK_NAME).exists():
-        out.mkdir(parents=True, exist_ok=True)
+        output_dir(out)
         os.replace(stash, out / WORK_NAME)
 
 
@@ -132,6 +133,7 @@ def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str |
     out = Path(out).expanduser()
     teacher = load_teacher(teacher_dir)
     _check_out(out, teacher.path)
+    check_recipe(recipe, teacher.num_layers, teacher.kind == "edgebert")
     data = _labels(data, teacher)
     split_cfg = _split_settings(teacher, recipe)
     parts: Splits = split(data, split_cfg["dev_fraction"], split_cfg["test_fraction"], split_cfg["seed"])

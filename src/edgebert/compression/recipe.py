@@ -73,14 +73,13 @@ class Recipe:
 
 
 def shipped_yaml(package: str) -> dict[str, str]:
-    """Name -> first line of its description, for the YAML files in ``package``/recipes."""
+    """Name -> its whole description as one line, for the YAML files in ``package``/recipes."""
     folder = resources.files(package) / "recipes"
     out = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
             doc = yaml.safe_load(entry.read_text(encoding="utf-8")) or {}
-            lines = str(doc.get("description") or "").strip().splitlines()
-            out[entry.name[:-5]] = lines[0] if lines else ""
+            out[entry.name[:-5]] = " ".join(str(doc.get("description") or "").split())
     return out
 
 
@@ -88,7 +87,13 @@ def read_yaml(spec: str | Path, package: str, kind: str) -> tuple[Any, str]:
     """(document, source) from a YAML path or the name of a file shipped in ``package``/recipes."""
     path = Path(spec).expanduser()
     if path.is_file():
-        text, source = path.read_text(encoding="utf-8"), str(path)
+        try:
+            text, source = path.read_text(encoding="utf-8"), str(path)
+        except UnicodeDecodeError as exc:
+            raise EdgebertError(f"{kind} {path} is not UTF-8 text (byte {exc.start})", f"save the {kind} as UTF-8") \
+                from None
+        except OSError as exc:
+            raise EdgebertError(f"cannot read {kind} {path}: {exc.strerror}", f"check the {kind} path") from None
     else:
         name = str(spec)[:-5] if str(spec).endswith(".yaml") else str(spec)
         entry = resources.files(package) / "recipes" / f"{name}.yaml"

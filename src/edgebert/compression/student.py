@@ -53,6 +53,26 @@ class StudentSpec:
             raise EdgebertError(f"{where}: 'layers' repeats a layer ({self.layers})", "list each teacher layer once")
 
 
+def student_depth(spec: StudentSpec, teacher_layers: int, teacher_native: bool) -> int:
+    """How many layers the student starts with, checked against the teacher without building it."""
+    spec.validate()
+    if spec.init in ("teacher", "teacher_layers") and not teacher_native:
+        raise EdgebertError(f"student init '{spec.init}' copies teacher weights, but the teacher is a non-BERT "
+                            "transformers model", "use init: checkpoint or init: random")
+    if spec.init == "teacher":
+        return teacher_layers
+    if spec.init == "teacher_layers":
+        bad = [j for j in spec.layers or [] if not 0 <= j < teacher_layers]
+        if bad:
+            raise EdgebertError(f"recipe student: layers {spec.layers} name teacher layer {bad[0]}, but the teacher "
+                                f"has {teacher_layers} layers (0..{teacher_layers - 1})",
+                                "pick a recipe made for this teacher's depth, or set student.layers")
+        return len(spec.layers or [])
+    if spec.init == "random":
+        return int(spec.num_layers or 0)
+    return load_model(Path(spec.path or "").expanduser()).num_layers
+
+
 def _require_edgebert(teacher: Teacher, what: str) -> EdgeBertForSequenceClassification:
     if not isinstance(teacher.model, EdgeBertForSequenceClassification):
         raise EdgebertError(f"student init '{what}' copies teacher weights, but the teacher is a "

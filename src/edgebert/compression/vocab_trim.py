@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ..data.examples import Example
+from ..data.tokenizer_files import tokenizer_settings
 from ..errors import EdgebertError
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -70,8 +71,6 @@ def unseen_rate(tok, examples: list[Example], kept: set[int]) -> dict:
 
 
 def _settings(tok_dir: Path) -> dict:
-    from edgebert.exporters.bundle import tokenizer_settings
-
     return tokenizer_settings(Path(tok_dir), 0)
 
 

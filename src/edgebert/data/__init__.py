@@ -1,12 +1,27 @@
-"""Labelled text: loaders, splits, tokenization and the calibration sampler."""
+"""Labelled text: loaders, splits, tokenization and the calibration sampler.
 
-from .calibration import CalibrationSet, sample_calibration
-from .encoding import Encoded, encode, load_tokenizer
-from .examples import Example, LabelledData, examples_hash
-from .loaders import Columns, load_labelled
-from .splits import SPLIT_NAMES, Splits, split
+Names load on first use (PEP 562), so light modules such as ``data.columns`` (read by the
+CLI's help) do not pull in torch and pandas.
+"""
 
-__all__ = [
-    "Example", "LabelledData", "examples_hash", "Columns", "load_labelled", "Splits", "split", "SPLIT_NAMES",
-    "Encoded", "encode", "load_tokenizer", "CalibrationSet", "sample_calibration",
-]
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "CalibrationSet": "calibration", "sample_calibration": "calibration",
+    "Encoded": "encoding", "encode": "encoding", "load_tokenizer": "encoding",
+    "Example": "examples", "LabelledData": "examples", "examples_hash": "examples",
+    "Columns": "columns", "load_labelled": "loaders",
+    "SPLIT_NAMES": "splits", "Splits": "splits", "split": "splits",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value

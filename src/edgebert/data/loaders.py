@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import DataError
+from .columns import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS, Columns
 from .examples import Example, LabelledData
 
-TEXT_COLUMNS = ("text", "sentence", "sentence1", "premise", "question", "review", "content")
-PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis")
-LABEL_COLUMNS = ("label", "labels", "category", "class", "target")
-
-
-@dataclass
-class Columns:
-    """Column names; ``None`` means pick the first conventional name that exists."""
-
-    text: str | None = None
-    text_pair: str | None = None
-    label: str | None = None
 
 
 def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], role: str, path: Path, required: bool):

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, ensure_dir, safe_name
+from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, output_dir, safe_name
 
 
 def pareto_front(points: list[tuple[str, float, float]]) -> list[str]:
@@ -314,7 +314,7 @@ def _inline(text: str) -> str:
 
 def write_report(spec, run_dir: Path, student_dir: Path, bundles: dict, bench_dirs: dict[str, Path], out: Path,
                  steps: dict) -> dict:
-    ensure_dir(out)
+    output_dir(out)
     doc = build_report(spec, run_dir, student_dir, bundles, bench_dirs, steps)
     images: dict[str, bytes] = {}
     plots: dict[str, str] = {}

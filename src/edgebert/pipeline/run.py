@@ -19,11 +19,12 @@ import dataclasses
 import re
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from .. import __version__
 from ..data.examples import LabelledData, examples_hash
 from ..errors import EdgebertError
+from ..fsutil import check_output_dir, output_dir
 from ..progress import console
 from .spec import RunSpec
 from .steps import StepLog, fingerprint
@@ -47,9 +48,15 @@ def _model_hash(path: Path) -> str:
     return weights_sha256(path) or teacher_stamp(path)
 
 
-def resolve_inputs(spec: RunSpec) -> tuple[Path, LabelledData, dict]:
-    """The teacher folder, labelled data (``default``: the embedded ones) and the teacher's
-    recorded head training (its max_seq_len sets the run's sequence length)."""
+class RunInputs(NamedTuple):
+    teacher_dir: Path
+    data: LabelledData
+    head_training: dict  # the teacher's recorded head training (its max_seq_len sets the run's)
+    teacher_layers: int
+
+
+def resolve_inputs(spec: RunSpec) -> RunInputs:
+    """The teacher folder and labelled data (``default``: the embedded ones)."""
     from ..cli import _resolve_data
     from ..data.default import ROTTEN_SOURCE
     from ..model import load_model
@@ -73,7 +80,13 @@ def resolve_inputs(spec: RunSpec) -> tuple[Path, LabelledData, dict]:
         if not path.exists():
             raise EdgebertError(f"data file {path} does not exist", "pass a labelled CSV/TSV/JSONL file")
         data = _resolve_data(path, None, None, None, loaded.config.label_names)
-    return teacher, data, recorded
+    return RunInputs(teacher, data, recorded, loaded.num_layers)
+
+
+def _bench_settings(b):
+    from ..devices.settings import BenchSettings
+
+    return BenchSettings(runs=b.runs, min_seconds=b.min_seconds, warmup=b.warmup, threads=b.threads, timeout=b.timeout)
 
 
 def _safe(name: str) -> str:
@@ -105,19 +118,26 @@ class _Runner:
 
 def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: bool = False) -> RunResult:
     """Run (or resume) ``spec``; returns where the report is."""
-    from ..compression.pipeline import compress
+    from ..compression.pipeline import check_recipe, compress
     from ..exporters.pipeline import ExportOptions, export_model
     from .report import write_report
 
     t_start = time.time()
-    run_dir = Path(run_dir or Path("runs") / _safe(spec.name)).expanduser()
+    run_dir = check_output_dir(Path(run_dir or Path("runs") / _safe(spec.name)).expanduser(), "run folder")
     recipe = spec.compression_recipe()
-    teacher_dir, data, head_training = resolve_inputs(spec)
+    targets = list(spec.export.targets)
+    for device in spec.bench.devices:  # a missing phone or runtime fails now, not after an hour of work
+        from ..devices.bench import check_device
+
+        console.print(f"checking device {device} ...")
+        check_device(device, targets, _bench_settings(spec.bench))
+    teacher_dir, data, head_training, teacher_layers = resolve_inputs(spec)
+    check_recipe(recipe, teacher_layers)
+    output_dir(run_dir, "run folder")
     teacher_hash = _model_hash(teacher_dir)
     data_hash = [examples_hash(data.examples), list(data.label_names)]
     seq_len = spec.export.seq_len or recipe.max_seq_len or int(head_training.get("max_seq_len") or 128)
     recipe = dataclasses.replace(recipe, max_seq_len=recipe.max_seq_len or seq_len)
-    targets = list(spec.export.targets)
     roles = [r for r in ROLES if r == "student" or spec.export.teacher]
     total = 1 + len(targets) * len(roles) + len(spec.bench.devices) + 1
     r = _Runner(spec, run_dir, fresh)
@@ -180,11 +200,8 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: boo
 
         def do_bench(device=device, cands=cands, teachers=teachers, out=out):
             from ..devices.bench import run_bench
-            from ..devices.settings import BenchSettings
 
-            settings = BenchSettings(runs=b.runs, min_seconds=b.min_seconds, warmup=b.warmup, threads=b.threads,
-                                     timeout=b.timeout)
-            rep = run_bench(cands, device, settings, out, teachers=teachers)
+            rep = run_bench(cands, device, _bench_settings(b), out, teachers=teachers)
             return {"bench_dir": str(out), "complete": rep.complete}, [out / "bench.json"]
 
         r.step(f"bench on {device}", fp_b, do_bench, total)

@@ -7,7 +7,7 @@ inline mapping), the export targets and precisions, and the devices to bench on:
     teacher: default            # or a checkpoint folder
     data: default               # or a labelled CSV/TSV/JSONL file
     compress:
-      recipe: tinybert-3l-trim  # shipped name, YAML path, or an inline recipe mapping
+      recipe: tinybert-4l-trim  # shipped name, YAML path, or an inline recipe mapping
       max_train_examples: 2000
     export:
       targets: [onnx, executorch]
@@ -34,7 +34,7 @@ PRECISIONS = ("int8", "int8-dynamic", "int8-weights", "none", "fp32")
 
 @dataclass
 class CompressSpec:
-    recipe: Any = "tinybert-3l-trim"  # shipped name, YAML path, or inline mapping
+    recipe: Any = "tinybert-4l-trim"  # shipped name, YAML path, or inline mapping
     max_train_examples: int | None = None
     max_steps: int | None = None
     seed: int | None = None

@@ -1,0 +1,116 @@
+"""Tiny models, tokenizers and data files built the way users' files are made (no downloads).
+
+Importable from any test (``from builders import make_hf_bert``): pyproject puts tests/ on
+the path.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+POSITIVE = ["great", "good", "wonderful", "brilliant", "moving", "funny", "superb", "charming"]
+NEGATIVE = ["bad", "awful", "boring", "dull", "terrible", "weak", "tedious", "messy"]
+UNUSED = ["zebra", "quartz", "volcano", "harbour", "##ing", "##ed", "##ly"]  # no sentiment row uses these
+FILLER = ["the", "film", "movie", "was", "a", "plot", "acting", "and", "very", "is", "story", "it"]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def tiny_vocab() -> list[str]:
+    """A WordPiece vocabulary without repeats (a real one never lists a token twice)."""
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-")
+    words = SPECIAL + POSITIVE + NEGATIVE + FILLER + UNUSED
+    return words + [c for c in chars if c not in words] + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+
+
+def tiny_vocab_ids() -> dict[str, int]:
+    return {t: i for i, t in enumerate(tiny_vocab())}
+
+
+def write_tokenizer(path: Path, *, hub_style: bool = False) -> None:
+    """Save a tokenizer the way users' folders hold one: transformers 5's ``save_pretrained``
+    writes ``tokenizer.json`` + ``tokenizer_config.json`` and no ``vocab.txt``; hub repos
+    (``hub_style``) also carry the ``vocab.txt`` their authors uploaded."""
+    from transformers import BertTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = tiny_vocab()
+    BertTokenizerFast(vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=True).save_pretrained(str(path))
+    assert not (path / "vocab.txt").exists()  # the pinned transformers' behaviour these fixtures copy
+    if hub_style:
+        (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+
+
+def _teach(model, path: Path, steps: int, seed: int) -> None:
+    """A few real training steps on the sentiment rows: the logits then depend on the words,
+    the word order and the attention mask (a default-init BERT gives ~the same logits for
+    every input, so a broken export would pass any parity check)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path))
+    rows = sentiment_rows(96, seed=seed + 100)
+    enc = tok([t for t, _ in rows], padding="max_length", truncation=True, max_length=16, return_tensors="pt")
+    names = model.config.id2label
+    index = {v: int(k) for k, v in names.items()} if set(names.values()) >= {"pos", "neg"} else {"neg": 0, "pos": 1}
+    y = torch.tensor([index[label] for _, label in rows])
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: threads only add overhead
+    for _ in range(steps):
+        idx = torch.randperm(len(rows), generator=g)[:32]
+        out = model(input_ids=enc["input_ids"][idx], attention_mask=enc["attention_mask"][idx],
+                    token_type_ids=enc["token_type_ids"][idx], labels=y[idx])
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    torch.set_num_threads(threads)
+    with torch.no_grad():  # a distinct [PAD] row: attending to padding then shows in the logits
+        pad = model.config.pad_token_id or 0
+        emb = model.get_input_embeddings().weight
+        emb[pad] = torch.randn(emb.shape[1], generator=g)
+    model.eval()
+
+
+def make_hf_bert(path: Path, *, head: bool = True, num_labels: int = 2, layers: int = 2, seed: int = 0,
+                 id2label: dict | None = None, hub_style: bool = False, train_steps: int = 40) -> Path:
+    """Save a tiny BertForSequenceClassification (trained a few steps on the sentiment rows,
+    so it really classifies them) or a random BertModel, with its tokenizer, as users save them."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertModel
+
+    torch.manual_seed(seed)
+    kw = {}
+    if id2label:
+        kw = {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+    cfg = BertConfig(vocab_size=len(tiny_vocab()), hidden_size=32, num_hidden_layers=layers, num_attention_heads=4,
+                     intermediate_size=48, max_position_embeddings=64, num_labels=num_labels, **kw)
+    write_tokenizer(path, hub_style=hub_style)
+    model = (BertForSequenceClassification(cfg) if head else BertModel(cfg)).eval()
+    if head and num_labels == 2 and train_steps:
+        _teach(model, path, train_steps, seed)
+    model.save_pretrained(str(path))
+    return path
+
+
+def sentiment_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "pos" if i % 2 == 0 else "neg"
+        words = rng.sample(FILLER, 4) + [rng.choice(POSITIVE if label == "pos" else NEGATIVE)]
+        rng.shuffle(words)
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def write_sentiment_csv(path: Path, n: int, seed: int = 0) -> Path:
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        w.writerows(sentiment_rows(n, seed=seed))
+    return path

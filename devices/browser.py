@@ -160,9 +160,8 @@ def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_di
     first = Path(report.measurements[0].bundle)
     failure = None
     with DemoServer(first, app, mode="bench", bench=cfg, host="0.0.0.0" if lan else "127.0.0.1") as server:
-        url = f"{server.url}bench.html"
+        url = server.bench_url(lan_address() if lan else None)  # carries the token the page posts with
         if lan:
-            url = f"http://{lan_address()}:{server.port}/bench.html"
             print_qr(url)
         try:
             for m in report.measurements:

@@ -7,9 +7,13 @@ const say = (text) => { $("progress").textContent = text; };
 const nextFrame = () => new Promise((r) => setTimeout(r, 0)); // let the page repaint
 
 async function post(body) {
+  // The harness accepts results only with the per-run token its bench URL carries.
+  const token = new URLSearchParams(location.search).get("token") ?? "";
   const res = await fetch("/api/results", {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    method: "POST", headers: { "Content-Type": "application/json", "X-Edgebert-Token": token },
+    body: JSON.stringify(body),
   });
+  if (res.status === 403) throw new Error("the harness refused the result: open the bench URL it printed (with ?token=)");
   if (!res.ok) throw new Error(`POST /api/results: HTTP ${res.status}`);
 }
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import json
 import os
+import re
+import socket
+import time
 
 import pytest
 
-from edgebert.demo.server import DemoServer, check_bundle, demo_app_dir
+from edgebert.demo.server import TOKEN_HEADER, DemoServer, check_bundle, demo_app_dir
 from edgebert.errors import EdgebertError
 
 
@@ -20,6 +25,20 @@ def request(server, path: str, method: str = "GET", body: bytes | None = None, h
     out = r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
     conn.close()
     return out
+
+
+def exchange(server, data: bytes) -> bytes:
+    """Send raw bytes on one connection and read every byte the server writes until it closes."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(data)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+def statuses(raw: bytes) -> list[int]:
+    return [int(code) for code in re.findall(rb"HTTP/1\.[01] (\d{3}) ", raw)]
 
 
 @pytest.fixture
@@ -92,17 +111,19 @@ def test_binds_loopback_by_default_and_only_reads(server):
 
 
 def test_results_post_is_size_limited_json_object(server):
-    assert request(server, "/api/results", "POST", b"not json")[0] == 400
-    assert request(server, "/api/results", "POST", b"[1, 2]")[0] == 400
-    assert request(server, "/api/results", "POST", b"")[0] == 400
+    token = {TOKEN_HEADER: server.token}
+    assert request(server, "/api/results", "POST", b"not json", token)[0] == 400
+    assert request(server, "/api/results", "POST", b"[1, 2]", token)[0] == 400
+    assert request(server, "/api/results", "POST", b"", token)[0] == 400
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     conn.putrequest("POST", "/api/results")
     conn.putheader("Content-Length", str(5 << 20))  # over the limit: refused before the body is read
+    conn.putheader(TOKEN_HEADER, server.token)
     conn.endheaders()
     assert conn.getresponse().status == 413
     conn.close()
     assert server.results.empty()
-    code, _, body = request(server, "/api/results", "POST", b'{"ok": false, "error": "x"}')
+    code, _, body = request(server, "/api/results", "POST", b'{"ok": false, "error": "x"}', token)
     assert code == 200 and json.loads(body) == {"ok": True}
     assert server.results.get(timeout=1) == {"ok": False, "error": "x"}
 
@@ -164,6 +185,9 @@ def test_the_real_app_and_its_runtimes(need_browser, fake_bundle, monkeypatch):
     with DemoServer(fake_bundle, app) as s:
         for path in ("/", "/bench.html", "/sw.js", "/manifest.webmanifest"):
             assert request(s, path)[0] == 200, path
+        for page in ("index.html", "bench.html"):  # litert.js resolves its helper through the import map
+            importmap = re.search(r'<script type="importmap">(.*?)</script>', (app / "web" / page).read_text()).group(1)
+            assert base64.b64encode(hashlib.sha256(importmap.encode()).digest()).decode() in s.csp, page
         vendors = [k for k in s.roots if k.startswith("vendor/")]
         assert vendors
         for key in vendors:
@@ -172,3 +196,112 @@ def test_the_real_app_and_its_runtimes(need_browser, fake_bundle, monkeypatch):
                 rel = wasm[0].relative_to(s.roots[key]).as_posix()
                 code, headers, _ = request(s, f"/{key}/{rel}", "HEAD")
                 assert code == 200 and headers["content-type"] == "application/wasm"
+
+
+SMUGGLED = b"GET /bundle/vocab.txt HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
+
+
+@pytest.mark.parametrize("mode,head,first", [
+    ("demo", b"POST /api/results HTTP/1.1\r\nHost: 127.0.0.1:%d", 404),
+    ("bench", b"POST /api/results HTTP/1.1\r\nHost: 127.0.0.1:%d", 403),  # no token
+    ("bench", b"POST /app.js HTTP/1.1\r\nHost: 127.0.0.1:%d", 404),
+    ("bench", b"PUT /app.js HTTP/1.1\r\nHost: 127.0.0.1:%d", 405),
+    ("bench", b"FOO /app.js HTTP/1.1\r\nHost: 127.0.0.1:%d", 501),
+    ("bench", b"GET /nope.js HTTP/1.1\r\nHost: 127.0.0.1:%d", 404),
+    ("bench", b"POST /api/results HTTP/1.1\r\nHost: evil.example:%d", 421),
+])
+def test_an_unanswered_body_is_never_parsed_as_the_next_request(fake_app, fake_bundle, mode, head, first):
+    """A refused request's body (here a whole GET) is read and dropped, or the connection closed."""
+    with DemoServer(fake_bundle, fake_app, mode=mode, bench={"runs": 1}) as s:
+        body = SMUGGLED % s.port
+        last = b"GET /app.js HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % s.port
+        raw = exchange(s, head % s.port + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body + last)
+    assert b"[PAD]" not in raw
+    assert statuses(raw) in ([first], [first, 200]), raw[:300]
+
+
+def test_a_chunked_body_closes_the_connection(server):
+    body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(SMUGGLED), SMUGGLED % server.port)
+    raw = exchange(server, b"POST /api/results HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nTransfer-Encoding: chunked\r\n"
+                           b"%s: %s\r\n\r\n" % (server.port, TOKEN_HEADER.encode(), server.token.encode()) + body)
+    assert b"[PAD]" not in raw and statuses(raw) == [400]
+    assert server.results.empty()
+
+
+@pytest.mark.parametrize("host", ["evil.example:{port}", "127.0.0.1:1", "127.0.0.1", "0.0.0.0:{port}",
+                                  "192.168.7.9:{port}", "localhost.evil.example:{port}", "127.0.0.1:{port}@evil"])
+def test_foreign_host_names_get_no_files(server, host):
+    """DNS rebinding: a page on another name that resolves to 127.0.0.1 must not read the bundle."""
+    code, headers, body = request(server, "/bundle/vocab.txt", headers={"Host": host.format(port=server.port)})
+    assert code == 421 and b"[PAD]" not in body
+    assert headers["x-frame-options"] == "DENY"
+    raw = exchange(server, b"GET /bundle/vocab.txt HTTP/1.1\r\nConnection: close\r\n\r\n")  # no Host at all
+    assert statuses(raw) == [400] and b"[PAD]" not in raw
+    raw = exchange(server, b"GET /bundle/vocab.txt HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nHost: evil.example\r\n"
+                           b"Connection: close\r\n\r\n" % server.port)
+    assert statuses(raw) == [400] and b"[PAD]" not in raw
+
+
+@pytest.mark.parametrize("lan", [False, True])
+def test_the_names_the_server_prints_are_served(fake_app, fake_bundle, monkeypatch, lan):
+    monkeypatch.setattr("edgebert.demo.server.lan_address", lambda: "192.168.7.9")
+    with DemoServer(fake_bundle, fake_app, host="0.0.0.0" if lan else "127.0.0.1") as s:
+        for host in ("127.0.0.1", "localhost", "LocalHost", "[::1]", "192.168.7.9"):
+            code, _, body = request(s, "/bundle/vocab.txt", headers={"Host": f"{host}:{s.port}"})
+            assert code == (421 if host == "192.168.7.9" and not lan else 200), host
+
+
+@pytest.mark.parametrize("partial", [b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n",
+                                     b"PUT /app.js HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 9\r\n\r\nabc"])
+def test_a_half_sent_request_is_dropped_after_the_timeout(server, partial):
+    """A stalled client must not hold a connection and a server thread open forever."""
+    assert 0 < (server.httpd.RequestHandlerClass.timeout or 0) <= 30
+    server.httpd.RequestHandlerClass.timeout = 0.5
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(partial % server.port)
+        assert sock.recv(65536) == b""  # closed by the server, not by our own 5 s timeout
+    assert time.monotonic() - t0 < 3
+
+
+def test_results_need_the_runs_token(server):
+    """Only the bench page edgebert opened (its URL carries the token) may post results."""
+    assert len(server.token) >= 16 and server.bench_url().endswith(f"/bench.html?token={server.token}")
+    assert server.bench_url("192.168.7.9") == f"http://192.168.7.9:{server.port}/bench.html?token={server.token}"
+    for headers in ({}, {TOKEN_HEADER: ""}, {TOKEN_HEADER: server.token[:-1]}, {TOKEN_HEADER: server.token + "x"}):
+        assert request(server, "/api/results", "POST", b'{"ok": true}', headers)[0] == 403
+    assert request(server, f"/api/results?token={server.token}", "POST", b'{"ok": true}')[0] == 403
+    assert server.results.empty()
+    assert b"token" not in request(server, "/api/config")[2]  # another page cannot learn it
+    assert request(server, "/api/results", "POST", b'{"ok": true}', {TOKEN_HEADER: server.token})[0] == 200
+    assert server.results.get(timeout=1) == {"ok": True}
+    with DemoServer(server.bundle, server.app, mode="bench") as other:
+        assert other.token != server.token
+
+
+def test_every_response_forbids_framing_and_foreign_origins(server):
+    for method, path, headers, code in [("GET", "/", {}, 200), ("GET", "/nope", {}, 404), ("HEAD", "/app.js", {}, 200),
+                                        ("PUT", "/", {}, 405), ("POST", "/api/results", {}, 403),
+                                        ("GET", "/", {"Host": "evil.example"}, 421), ("FOO", "/", {}, 501)]:
+        got, h, _ = request(server, path, method, headers=headers)
+        assert got == code, (method, path)
+        assert h["x-frame-options"] == "DENY" and h["content-security-policy"] == server.csp, (method, path)
+        assert h["server"] == "edgebert" and "python" not in str(h).lower(), h["server"]
+        assert {k: h[k] for k in ISOLATION} == ISOLATION
+    policy = dict(d.strip().split(" ", 1) for d in server.csp.split(";") if d.strip())
+    assert policy["default-src"] == "'self'" and policy["frame-ancestors"] == "'none'"
+    assert policy["object-src"] == "'none'" and policy["base-uri"] == "'none'"
+    sources = " ".join(policy.values()).split()
+    assert "'wasm-unsafe-eval'" in policy["script-src"]
+    assert not {"'unsafe-inline'", "'unsafe-eval'", "*", "data:", "blob:", "http:", "https:"} & set(sources)
+    assert all(s.startswith("'") for s in sources), sources  # no other origin by name
+
+
+def test_inline_import_maps_are_allowed_by_hash_only(fake_app, fake_bundle):
+    importmap = '{"imports": {"x": "/vendor/rt/ort.mjs"}}'
+    (fake_app / "web" / "page.html").write_text(f'<script type="importmap">{importmap}</script>'
+                                                 '<script>alert(1)</script>')
+    with DemoServer(fake_bundle, fake_app) as s:
+        digest = base64.b64encode(hashlib.sha256(importmap.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in s.csp
+        assert s.csp.count("'sha256-") == 1  # the plain inline script stays blocked

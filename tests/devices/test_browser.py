@@ -73,6 +73,35 @@ def test_bad_browser_bench_input_is_one_line(fake_app, fake_bundle, tmp_path, de
     assert expected in err.value.one_line()
 
 
+def test_chromium_opens_the_bench_url_that_carries_the_results_token(fake_app, fake_bundle, tmp_path, monkeypatch):
+    """Only the page edgebert opened may post: the URL it opens has the token, others are refused."""
+    import http.client
+    from urllib.parse import parse_qs, urlsplit
+
+    from edgebert.demo.server import TOKEN_HEADER
+    from edgebert.devices import browser
+
+    seen = {}
+
+    def fake_chromium(url, timeout):
+        u = urlsplit(url)
+        token = parse_qs(u.query).get("token", [""])[0]
+
+        def post(tok):
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+            conn.request("POST", "/api/results", b'{"ok": false, "error": "posted by the page"}', {TOKEN_HEADER: tok})
+            return conn.getresponse().status
+
+        seen.update(path=u.path, statuses=(post("forged"), post(token)))
+
+    monkeypatch.setattr(browser, "chromium_missing", lambda: None)
+    monkeypatch.setattr(browser, "_open_chromium", fake_chromium)
+    with pytest.raises(RunnerCrashed, match="could not run the model: posted by the page"):
+        run_bench([fake_bundle], "browser:chromium", BenchSettings(runs=1, timeout=5), tmp_path / "bench",
+                  teachers=[fake_bundle])
+    assert seen == {"path": "/bench.html", "statuses": (403, 200)}
+
+
 POSTED = {"ok": True, "engine": "onnxruntime-web", "backend": "wasm", "threads": 4, "user_agent": "UA",
           "cross_origin_isolated": True, "load_ms": 12.5, "first_ms": 3.0, "times_ms": [2.0, 1.0, 4.0, 3.0],
           "logits": [0.5, -0.5], "input_ids": [101, 102], "js_heap_bytes": 3 * 2**20}

@@ -3,19 +3,28 @@
 Only three roots are reachable: the app's files, the runtime files vendor.json names inside
 demo_app/node_modules, and the served bundle. Paths are resolved and must stay inside
 their root (no ``..``, encoded or not, no symlinks out, no listings). Every response carries
-COOP/COEP so the page is cross-origin isolated: WASM threads and precise timers work.
+COOP/COEP so the page is cross-origin isolated: WASM threads and precise timers work, and a CSP
+that allows this origin only. Only the host names the server prints are answered (no DNS
+rebinding), a refused request's body is dropped (never parsed as a next request), stalled
+clients time out, and only the bench page edgebert opened (its URL carries a per-run token)
+may post results.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import mimetypes
 import os
 import queue
+import re
+import secrets
 import shutil
 import socket
 import threading
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -31,7 +40,9 @@ TYPES = {".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/ja
          ".onnx": "application/octet-stream", ".tflite": "application/octet-stream"}
 HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp",
            "Cross-Origin-Resource-Policy": "same-origin", "Cache-Control": "no-cache",
-           "X-Content-Type-Options": "nosniff"}
+           "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}
+TOKEN_HEADER = "X-Edgebert-Token"
+IMPORTMAP = re.compile(rb'<script type="importmap">(.*?)</script>', re.S)
 
 
 def demo_app_dir() -> Path:
@@ -72,6 +83,17 @@ def inside(root: Path, rel: str) -> Path | None:
     return path
 
 
+def content_security_policy(web: Path) -> str:
+    """This origin only. The runtimes compile WASM ('wasm-unsafe-eval') and the pages' inline
+    import maps are allowed by hash: no inline or eval'd JS, no other origin, no framing."""
+    maps = sorted({"'sha256-" + base64.b64encode(hashlib.sha256(m).digest()).decode() + "'"
+                   for page in sorted(web.glob("*.html")) for m in IMPORTMAP.findall(page.read_bytes())})
+    return "; ".join([
+        "default-src 'self'", " ".join(["script-src 'self' 'wasm-unsafe-eval'", *maps]),
+        "worker-src 'self'", "connect-src 'self'", "img-src 'self'", "style-src 'self'", "object-src 'none'",
+        "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'"])
+
+
 def vendor_roots(app: Path) -> dict[str, Path]:
     """URL prefix -> runtime folder, from web/vendor.json; each must lie inside node_modules."""
     try:
@@ -98,14 +120,30 @@ class DemoServer:
     host: str = "127.0.0.1"
     port: int = 0
     results: "queue.Queue[dict]" = field(default_factory=queue.Queue)
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # the bench page's, for /api/results
 
     def __post_init__(self) -> None:
         self.app = Path(self.app)
         self.roots = {"": self.app / "web", **vendor_roots(self.app)}
+        self.csp = content_security_policy(self.roots[""])
         self.serve_bundle(self.bundle)
         self.httpd = _Server((self.host, self.port), _handler(self))
         self.port = self.httpd.server_address[1]
+        self.hosts = self._host_names()
         self._thread: threading.Thread | None = None
+
+    def _host_names(self) -> set[str]:
+        """The Host values a browser sends for the URLs this server prints (lower case)."""
+        names = ["127.0.0.1", "localhost", "[::1]"]
+        if self.host == "0.0.0.0":
+            try:
+                names.append(lan_address())
+            except OSError:  # no LAN: the loopback names still work
+                pass
+        elif self.host not in names:
+            names.append(f"[{self.host}]" if ":" in self.host else self.host)
+        hosts = {f"{n.lower()}:{self.port}" for n in names}
+        return hosts | ({n.lower() for n in names} if self.port == 80 else set())
 
     def serve_bundle(self, bundle: Path) -> None:
         """Serve ``bundle`` from now on (the browser bench measures several bundles at one URL)."""
@@ -117,6 +155,11 @@ class DemoServer:
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("127.0.0.1", "0.0.0.0") else self.host
         return f"http://{host}:{self.port}/"
+
+    def bench_url(self, host: str | None = None) -> str:
+        """The bench page at ``host`` (default: the printed one), with the token it posts results with."""
+        base = self.url if host is None else f"http://{host}:{self.port}/"
+        return f"{base}bench.html?token={self.token}"
 
     def resolve(self, url_path: str) -> Path | None:
         path = unquote(urlsplit(url_path).path)
@@ -160,13 +203,57 @@ class _Server(ThreadingHTTPServer):
 def _handler(server: DemoServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = 10.0  # seconds a socket read/write may stall: a half-sent request must not hold a thread
+        _unread: int | None = None  # request body bytes not read yet; None: unknown (no headers), -1: unbounded
 
         def log_message(self, *args) -> None:  # quiet: the CLI prints what matters
             pass
 
+        def version_string(self) -> str:
+            return "edgebert"  # not the Python version
+
+        def parse_request(self) -> bool:
+            self._unread = None
+            if not super().parse_request():
+                return False
+            lengths = set(self.headers.get_all("Content-Length") or ["0"])
+            try:
+                self._unread = -1 if self.headers.get("Transfer-Encoding") or len(lengths) != 1 else int(lengths.pop())
+            except ValueError:
+                self._unread = -1
+            hosts = self.headers.get_all("Host") or []
+            if len(hosts) != 1:
+                self.close_connection = True
+                self._send(400, b"one Host header is required\n", "text/plain")
+                return False
+            if hosts[0].strip().lower() not in server.hosts:
+                self.close_connection = True
+                self._send(421, b"unknown host name: open the URL edgebert printed\n", "text/plain")
+                return False
+            return True
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """The stdlib's errors (bad request line, unknown method) with this server's headers and body rules."""
+            body = f"{message or HTTPStatus(code).phrase}\n".encode("latin-1", "replace")
+            self._send(code, body, "text/plain", head=self.command == "HEAD")
+
+        def _drop_body(self) -> None:
+            """Read and drop an unread request body so it is not parsed as the next request; one
+            that cannot be (unknown length, chunked, too large) closes the connection instead."""
+            if self._unread is None or self._unread < 0 or self._unread > MAX_POST_BYTES:
+                self.close_connection = True
+            while not self.close_connection and self._unread > 0:
+                chunk = self.rfile.read(min(self._unread, 1 << 16))
+                if not chunk:
+                    self.close_connection = True
+                self._unread -= len(chunk)
+
         def _start(self, code: int, ctype: str, length: int) -> None:
+            self._drop_body()
             self.send_response(code)
-            for k, v in HEADERS.items():
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            for k, v in {**HEADERS, "Content-Security-Policy": server.csp}.items():
                 self.send_header(k, v)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(length))
@@ -198,16 +285,15 @@ def _handler(server: DemoServer):
         def do_POST(self) -> None:
             if urlsplit(self.path).path != "/api/results" or server.mode != "bench":
                 return self._send(404, b"not found\n", "text/plain")
-            try:
-                size = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                size = -1
+            if not secrets.compare_digest(self.headers.get(TOKEN_HEADER, "").encode(), server.token.encode()):
+                return self._send(403, b"wrong token: open the bench URL edgebert printed\n", "text/plain")
+            size = self._unread
             if size > MAX_POST_BYTES:
-                self.close_connection = True  # the unread body must not be parsed as a next request
-                return self._send(413, b"results too large\n", "text/plain")
+                return self._send(413, b"results too large\n", "text/plain")  # closes: the body stays unread
             if size <= 0:
                 return self._send(400, b"no body\n", "text/plain")
             try:
+                self._unread = 0
                 doc = json.loads(self.rfile.read(size))
             except ValueError:
                 return self._send(400, b"not JSON\n", "text/plain")

@@ -1,4 +1,4 @@
-"""Non-BERT teachers load through transformers from safetensors only: never unpickled."""
+"""Models loaded through transformers (non-BERT teachers, the augmentation MLM) come from safetensors only."""
 
 import importlib.util
 import shutil
@@ -88,3 +88,29 @@ def test_cli_refuses_pickle_only_teacher(bin_only_dir, tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "never unpickles" in errors[0], proc.stderr[-2000:]
 
+
+def test_augmentation_mlm_never_unpickles(tmp_path, monkeypatch):
+    """has_mlm_head only looks at *.safetensors, so weights not named model.safetensors next to a
+    pytorch_model.bin used to send transformers to the pickle."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    from edgebert.compression import augment as aug
+    from edgebert.data import load_tokenizer
+
+    folder = tmp_path / "mlm"
+    cfg = BertConfig(vocab_size=len(root.tiny_vocab()), hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                     intermediate_size=48, max_position_embeddings=64)
+    BertForMaskedLM(cfg).save_pretrained(str(folder))
+    root.write_tokenizer(folder)
+    (folder / "model.safetensors").rename(folder / "mlm.safetensors")
+    from safetensors.torch import load_file
+
+    torch.save(load_file(str(folder / "mlm.safetensors")), folder / "pytorch_model.bin")
+    assert aug.resolve_method("auto", folder)[0] == "glove+mlm"
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the masked LM was unpickled")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    with pytest.raises(CheckpointError, match="only has pickled weights .pytorch_model.bin.; edgebert never unpickles"):
+        aug.MaskedLM(folder, load_tokenizer(folder))

@@ -1,11 +1,14 @@
 """The training loop: seeded batches, and resume-from-checkpoint equal to an uninterrupted run."""
 
 import copy
+import pickle
+import random
 
 import pytest
 import torch
 
 from edgebert.compression.trainer import TrainSpec, batch_indices, latest_checkpoint, total_steps, train
+from edgebert.errors import CheckpointError
 
 
 def test_batches_are_seeded_permutations_per_epoch():
@@ -38,20 +41,81 @@ def _setup():
     return model, step_fn
 
 
-def test_resume_after_crash_matches_uninterrupted(tmp_path):
-    model, step_fn = _setup()
-    spec = lambda d: TrainSpec("t", 15, 1e-2, tmp_path / d, seed=3, checkpoint_every=4)  # noqa: E731
-    full, res_full = train(copy.deepcopy(model), step_fn, spec("a"))
-    assert res_full.resumed_from is None and len(res_full.history) == 15
+def _spec(folder):
+    return TrainSpec("t", 15, 1e-2, folder, seed=3, checkpoint_every=4)
+
+
+def _crash_at_10(model, step_fn, folder):
     with pytest.raises(Crash):
-        train(copy.deepcopy(model), lambda m, s: step_fn(m, s, crash_at=10), spec("b"))
-    assert latest_checkpoint(tmp_path / "b").name == "checkpoint-8"
-    assert len(list((tmp_path / "b").glob("checkpoint-*"))) == 1  # older ones are pruned
-    resumed, res = train(copy.deepcopy(model), step_fn, spec("b"))
+        train(copy.deepcopy(model), lambda m, s: step_fn(m, s, crash_at=10), _spec(folder))
+    assert latest_checkpoint(folder).name == "checkpoint-8"
+    return latest_checkpoint(folder)
+
+
+def _assert_same_run(full, res_full, resumed, res):
     assert res.resumed_from == 8
     assert res.history == res_full.history
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_resume_after_crash_matches_uninterrupted(tmp_path):
+    model, step_fn = _setup()
+    full, res_full = train(copy.deepcopy(model), step_fn, _spec(tmp_path / "a"))
+    assert res_full.resumed_from is None and len(res_full.history) == 15
+    _crash_at_10(model, step_fn, tmp_path / "b")
+    assert len(list((tmp_path / "b").glob("checkpoint-*"))) == 1  # older ones are pruned
+    torch.manual_seed(999)  # no RNG state is stored: every step re-seeds from (seed, step)
+    random.seed(999)
+    resumed, res = train(copy.deepcopy(model), step_fn, _spec(tmp_path / "b"))
+    _assert_same_run(full, res_full, resumed, res)
+
+
+def test_checkpoint_holds_no_pickles(tmp_path):
+    model, step_fn = _setup()
+    ckpt = _crash_at_10(model, step_fn, tmp_path)
+    files = sorted(f.name for f in ckpt.iterdir())
+    assert "model.safetensors" in files and "optimizer.safetensors" in files
+    assert {f.rsplit(".", 1)[-1] for f in files} <= {"safetensors", "json"}, files
+    for f in ckpt.iterdir():  # no pickle (protocol 2+ starts with 0x80) and no torch.save zip under another name
+        head = f.read_bytes()[:4]
+        assert head[:1] != b"\x80" and head != b"PK\x03\x04", f.name
+
+
+def test_resume_never_unpickles(tmp_path, monkeypatch):
+    model, step_fn = _setup()
+    full, res_full = train(copy.deepcopy(model), step_fn, _spec(tmp_path / "a"))
+    _crash_at_10(model, step_fn, tmp_path / "b")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("resuming unpickled a file")
+
+    for owner, name in [(pickle, "load"), (pickle, "loads"), (torch, "load"), (torch.serialization, "load")]:
+        monkeypatch.setattr(owner, name, refuse)
+    resumed, res = train(copy.deepcopy(model), step_fn, _spec(tmp_path / "b"))
+    _assert_same_run(full, res_full, resumed, res)
+
+
+@pytest.mark.parametrize("damage", ["old_pickled_format", "truncated_weights", "other_model"])
+def test_unusable_checkpoint_is_one_line(tmp_path, damage):
+    model, step_fn = _setup()
+    ckpt = _crash_at_10(model, step_fn, tmp_path)
+    if damage == "old_pickled_format":  # what Accelerate's save_state wrote before
+        for name in ("optimizer.safetensors", "optimizer.json", "scheduler.json"):
+            (ckpt / name).unlink()
+        for name in ("optimizer.bin", "scheduler.bin", "random_states_0.pkl"):
+            (ckpt / name).write_bytes(pickle.dumps({"x": 1}))
+    elif damage == "truncated_weights":
+        data = (ckpt / "model.safetensors").read_bytes()
+        (ckpt / "model.safetensors").write_bytes(data[:len(data) // 2])
+    else:
+        model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Dropout(0.3), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    with pytest.raises(CheckpointError) as err:
+        train(copy.deepcopy(model), step_fn, _spec(tmp_path))
+    line = err.value.one_line()
+    assert "\n" not in line and "delete the checkpoint-* folders" in line
+    if damage == "old_pickled_format":
+        assert "never unpickles" in line and "optimizer.bin" in line
 
 
 def test_without_checkpoint_a_different_seed_differs(tmp_path):

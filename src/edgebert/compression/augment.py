@@ -90,8 +90,12 @@ class MaskedLM:
         from transformers import AutoModelForMaskedLM
         from transformers.utils import logging as hf_logging
 
+        from ..model.hf import safetensors_files
+
         hf_logging.set_verbosity_error()
-        self.model = AutoModelForMaskedLM.from_pretrained(str(folder), local_files_only=True).eval()
+        safetensors_files(Path(folder))  # refuses pickle-only weights: edgebert never unpickles
+        self.model = AutoModelForMaskedLM.from_pretrained(str(folder), local_files_only=True,
+                                                          use_safetensors=True).eval()
         self.tok = tokenizer
         special = set(tokenizer.all_special_ids)
         size = int(self.model.config.vocab_size)

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from ..errors import CheckpointError
 from ..model import EdgeBertForSequenceClassification, EncoderOutput, load_model
 from ..model.checkpoint import is_edgebert_dir, model_size_bytes
-from ..model.hf import BERT_MODEL_TYPES, check_model_dir, read_json
+from ..model.hf import BERT_MODEL_TYPES, check_model_dir, read_json, safetensors_files
 
 
 class HFTeacher(nn.Module):
@@ -116,11 +117,16 @@ def _load_transformers_teacher(path: Path, model_type: str) -> Teacher:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    safetensors_files(path)  # refuses a pickle-only folder before transformers sees it
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
-            str(path), local_files_only=True, attn_implementation="eager", output_loading_info=True)
+            str(path), local_files_only=True, use_safetensors=True, attn_implementation="eager",
+            output_loading_info=True)
+    except SafetensorError as exc:
+        raise CheckpointError(f"the safetensors weights in {path} are corrupt or truncated ({_first_line(exc)})",
+                              "re-download or re-save the checkpoint") from None
     except (OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"cannot load {path} as a '{model_type}' classifier: {str(exc).splitlines()[0]}",
+        raise CheckpointError(f"cannot load {path} as a '{model_type}' classifier: {_first_line(exc)}",
                               "pass a folder saved with save_pretrained() from a *ForSequenceClassification model") \
             from None
     missing = [k for k in info.get("missing_keys", []) if "classifier" in k or "score" in k]
@@ -136,6 +142,10 @@ def _load_transformers_teacher(path: Path, model_type: str) -> Teacher:
         [f"LABEL_{i}" for i in range(cfg.num_labels)]
     wrapped = HFTeacher(model).eval()
     return Teacher(wrapped, path, "transformers", labels, int(cfg.hidden_size), int(cfg.num_hidden_layers))
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 PROBE = "The Film's plot, oddly UNDERWHELMING -- wasn't it? 1234 naïve café"

@@ -1,11 +1,15 @@
 """The one training loop every stage uses: Accelerate, seeded, checkpointed, resumable.
 
 Determinism is by construction, not by replaying history: the batch of step s is a pure
-function of (seed, s) and the torch RNG is re-seeded from (seed, s) before every step, so
-a run resumed from ``checkpoint-S`` (weights, optimizer, scheduler and RNG states via
-``Accelerator.save_state``, plus the loss history in ``trainer_state.json``) continues
-exactly as the uninterrupted run would have. Checkpoints are written to a temporary
-folder and renamed, so a ``kill -9`` mid-write leaves the previous one intact.
+function of (seed, s) and the torch RNG (CPU and every GPU) is re-seeded from (seed, s)
+before every step, so a run resumed from ``checkpoint-S`` continues exactly as the
+uninterrupted run would have. That re-seeding is also why no RNG state is stored.
+
+A checkpoint is never unpickled, so it holds no pickles: weights and optimizer moments in
+safetensors, the optimizer's scalars and param groups, the LR schedule and the loss history
+in JSON (Accelerate's ``save_state`` would write ``optimizer.bin`` and ``*.pkl``). It is
+written by the main process to a temporary folder and renamed, so a ``kill -9`` mid-write
+leaves the previous one intact.
 
 ``accelerate launch`` works unchanged: each process takes its slice of the global batch
 (``split_batches``), and gradients are averaged by the prepared (DDP) module.
@@ -25,9 +29,16 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..errors import CheckpointError
 from ..progress import progress
 
 STATE_FILE = "trainer_state.json"
+MODEL_FILE = "model.safetensors"
+OPTIM_TENSORS = "optimizer.safetensors"
+OPTIM_FILE = "optimizer.json"
+SCHED_FILE = "scheduler.json"
+SCALER_FILE = "scaler.json"  # only under fp16 mixed precision
+RESUME_FILES = (MODEL_FILE, OPTIM_TENSORS, OPTIM_FILE, SCHED_FILE)
 StepFn = Callable[[nn.Module, int], tuple[torch.Tensor, dict[str, float]]]
 
 
@@ -173,7 +184,7 @@ def train(module: nn.Module, step_fn: StepFn, spec: TrainSpec, accelerator=None)
     start, history, prior_seconds, resumed = 0, [], 0.0, None
     latest = latest_checkpoint(work)
     if latest is not None:
-        acc.load_state(str(latest))
+        load_resume_state(latest, acc.unwrap_model(module), opt, sched, acc.scaler)
         state = json.loads((latest / STATE_FILE).read_text())
         start, history, prior_seconds = int(state["step"]), list(state["history"]), float(state["seconds"])
         resumed = start
@@ -195,20 +206,22 @@ def train(module: nn.Module, step_fn: StepFn, spec: TrainSpec, accelerator=None)
             bar.update(task, advance=1, description=f"{spec.description} | {shown}")
             done = step + 1
             if spec.checkpoint_every and done % spec.checkpoint_every == 0 and done < total:
-                _save(acc, work, done, history, prior_seconds + time.perf_counter() - t0, spec)
+                _save(acc, (module, opt, sched), work, done, history, prior_seconds + time.perf_counter() - t0,
+                      spec)
     model = acc.unwrap_model(module)
     seconds = prior_seconds + time.perf_counter() - t0
     acc.free_memory()
     return model, TrainResult(total, round(seconds, 2), history, resumed)
 
 
-def _save(acc, work: Path, step: int, history: list[dict], seconds: float, spec: TrainSpec) -> None:
-    tmp = work / f".checkpoint-{step}.tmp"
-    if acc.is_main_process and tmp.exists():
-        shutil.rmtree(tmp)
-    acc.wait_for_everyone()
-    acc.save_state(str(tmp), safe_serialization=True)
-    if acc.is_main_process:
+def _save(acc, parts, work: Path, step: int, history: list[dict], seconds: float, spec: TrainSpec) -> None:
+    if acc.is_main_process:  # DDP keeps every process's weights and optimizer identical
+        module, opt, sched = parts
+        tmp = work / f".checkpoint-{step}.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        save_resume_state(tmp, acc.unwrap_model(module), opt, sched, acc.scaler)
         state = {"step": step, "seconds": seconds, "seed": spec.seed, "total_steps": spec.total_steps,
                  "data_position": "batch of step s = seeded permutation of epoch; see trainer.batch_indices",
                  "history": history}
@@ -222,3 +235,58 @@ def _save(acc, work: Path, step: int, history: list[dict], seconds: float, spec:
         for d in old[:-spec.keep_checkpoints]:
             shutil.rmtree(d, ignore_errors=True)
     acc.wait_for_everyone()
+
+
+def save_resume_state(folder: Path, model: nn.Module, opt, sched, scaler=None) -> None:
+    """Weights and optimizer tensors to safetensors, everything else to JSON: loading needs no pickle."""
+    from safetensors.torch import save_file, save_model
+
+    save_model(model, str(folder / MODEL_FILE))  # drops tied duplicates, which save_file refuses
+    optim = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, entry in optim["state"].items():
+        for key, value in entry.items():
+            if torch.is_tensor(value):
+                tensors[f"{idx}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[key] = value
+    save_file(tensors, str(folder / OPTIM_TENSORS))
+    (folder / OPTIM_FILE).write_text(json.dumps({"state": scalars, "param_groups": optim["param_groups"]}))
+    (folder / SCHED_FILE).write_text(json.dumps(sched.state_dict()))
+    if scaler is not None:
+        (folder / SCALER_FILE).write_text(json.dumps(scaler.state_dict()))
+
+
+def load_resume_state(folder: Path, model: nn.Module, opt, sched, scaler=None) -> None:
+    """Restore what :func:`save_resume_state` wrote; a foreign, old or damaged checkpoint is one line."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, load_model
+
+    restart = f"delete the checkpoint-* folders in {folder.parent} to restart this stage"
+    missing = [f for f in RESUME_FILES if not (folder / f).exists()]
+    if missing:
+        pickles = sorted(f.name for f in folder.iterdir() if f.suffix in (".bin", ".pkl", ".pt"))
+        if pickles:
+            raise CheckpointError(f"{folder} holds pickled training state ({', '.join(pickles)}) from an older "
+                                  "edgebert; edgebert never unpickles", restart)
+        raise CheckpointError(f"{folder} is incomplete (no {missing[0]})", restart)
+    try:
+        load_model(model, str(folder / MODEL_FILE), strict=True)
+        tensors = load_file(str(folder / OPTIM_TENSORS))
+        meta = json.loads((folder / OPTIM_FILE).read_text())
+        state: dict[int, dict] = {int(i): dict(entry) for i, entry in meta["state"].items()}
+        for name, value in tensors.items():
+            idx, key = name.split(".", 1)
+            state.setdefault(int(idx), {})[key] = value
+        # JSON turns tuples (AdamW's betas) into lists; give each value the type the optimizer uses
+        current = opt.state_dict()["param_groups"]
+        groups = [{k: tuple(v) if isinstance(now.get(k), tuple) else v for k, v in saved.items()}
+                  for saved, now in zip(meta["param_groups"], current)]
+        opt.load_state_dict({"state": state, "param_groups": groups})
+        sched.load_state_dict(json.loads((folder / SCHED_FILE).read_text()))
+        if scaler is not None and (folder / SCALER_FILE).exists():
+            scaler.load_state_dict(json.loads((folder / SCALER_FILE).read_text()))
+    except (SafetensorError, OSError, RuntimeError, ValueError, KeyError) as exc:  # e.g. another model's state
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        reason = lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]  # torch's detail is line 2
+        raise CheckpointError(f"cannot resume from {folder}: {reason[:200]}", restart) from None

@@ -41,23 +41,30 @@ def check_model_dir(path: str | Path) -> Path:
     return path
 
 
-def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """Load one file or an index of shards; damaged files give a one-line error."""
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+def safetensors_files(path: Path) -> list[Path]:
+    """The folder's weight files; a folder with only pickled weights is refused, since unpickling runs code."""
     index = path / "model.safetensors.index.json"
     single = path / "model.safetensors"
     if single.exists():
-        files = [single]
-    elif index.exists():
+        return [single]
+    if index.exists():
         shards = sorted(set(read_json(index, "safetensors index").get("weight_map", {}).values()))
-        files = [path / s for s in shards]
-    else:
-        pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
-        if pickles:
-            raise CheckpointError(
-                f"{path} only has pickled weights ({', '.join(sorted(pickles))}); edgebert never unpickles",
-                "convert them once with transformers: model.save_pretrained(dir, safe_serialization=True)",
-            )
-        raise CheckpointError(f"no model.safetensors in {path}", "pass a checkpoint folder saved with safetensors")
+        return [path / s for s in shards]
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise CheckpointError(
+            f"{path} only has pickled weights ({', '.join(pickles)}); edgebert never unpickles",
+            "convert them once with transformers: model.save_pretrained(dir, safe_serialization=True)",
+        )
+    raise CheckpointError(f"no model.safetensors in {path}", "pass a checkpoint folder saved with safetensors")
+
+
+def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Load one file or an index of shards; damaged files give a one-line error."""
+    files = safetensors_files(path)
     tensors: dict[str, torch.Tensor] = {}
     for f in files:
         try:

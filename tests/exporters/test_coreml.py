@@ -12,10 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("coremltools")
-
-from edgebert.exporters import ExportError, get_exporter  # noqa: E402
-from edgebert.exporters.base import INPUT_NAMES, OUTPUT_NAME  # noqa: E402
+from edgebert.exporters import ExportError, get_exporter
+from edgebert.exporters.base import INPUT_NAMES, OUTPUT_NAME
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("litert_torch")
-pytest.importorskip("ai_edge_litert.interpreter")
-
-from edgebert.exporters import ExportError, get_exporter  # noqa: E402
-from edgebert.exporters.base import INPUT_NAMES, OUTPUT_NAME  # noqa: E402
+from edgebert.exporters import ExportError, get_exporter
+from edgebert.exporters.base import INPUT_NAMES, OUTPUT_NAME
 
 
 @pytest.fixture(scope="module")

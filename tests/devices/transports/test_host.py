@@ -68,7 +68,6 @@ def test_bench_every_runnable_format_on_host(tiny_bundles, quick, tmp_path, bund
 
 def test_native_pte_runner_through_the_hook(tiny_bundles, quick, tmp_path):
     """--runner native uses edgebert.devices.native's binary with the same command line."""
-    pytest.importorskip("edgebert.devices.native")
     quick.runner = "native"
     report = run_bench([tiny_bundles["executorch-fp32"]], "host", quick, tmp_path, progress_enabled=False)
     (m,) = report.measurements

@@ -92,16 +92,10 @@ class BenchReport:
 # --------------------------------------------------------------------------- bundles
 
 def load_bundle(path: Path) -> dict:
+    """A bundle's metadata, once :func:`run_bench` has verified it."""
     from edgebert.exporters.bundle import read_bundle
 
-    path = Path(path)
-    if not path.is_dir():
-        raise EdgebertError(f"bundle {path} does not exist", "pass a folder written by `edgebert export`")
-    meta = read_bundle(path)
-    art = path / meta["artifact"]["file"]
-    if not art.exists():
-        raise EdgebertError(f"bundle {path} has no {meta['artifact']['file']}", "re-export it")
-    return meta
+    return read_bundle(Path(path))
 
 
 def _accuracy(meta: dict) -> dict | None:
@@ -271,23 +265,29 @@ def _plan(bundles: list[Path], teacher_of: dict[Path, Path]) -> list[Measurement
 
 
 def run_bench(bundles: list[Path], device: str, settings: BenchSettings | None = None, out_dir: Path | None = None,
-              teachers: list[Path] = (), progress_enabled: bool | None = None) -> BenchReport:
-    """Measure ``bundles`` and their teachers on ``device``; writes bench.json/.md/.png to ``out_dir``."""
+              teachers: list[Path] = (), progress_enabled: bool | None = None,
+              allow_failed_gates: bool = False) -> BenchReport:
+    """Measure ``bundles`` and their teachers on ``device``; writes bench.json/.md/.png to ``out_dir``.
+
+    Every bundle is verified first (artifact hash, labels, gates): numbers measured on a
+    swapped or failed artifact would be reported beside the original's accuracy."""
+    from edgebert.exporters.bundle import verify_bundle
+
     from .report import write_report
 
     s = (settings or BenchSettings()).validate()
     if not bundles:
         raise EdgebertError("no bundle given", "pass one or more bundle folders written by `edgebert export`")
     bundles = [Path(b).resolve() for b in dict.fromkeys(bundles)]
-    metas = {b: load_bundle(b) for b in bundles}
+    metas = {b: verify_bundle(b, allow_failed_gates=allow_failed_gates) for b in bundles}
     teachers = [Path(t).resolve() for t in teachers]
     for t in teachers:
-        load_bundle(t)
+        verify_bundle(t, allow_failed_gates=allow_failed_gates)
     out_dir = check_output_dir(out_dir or "bench", "--out")
     if device.startswith("browser"):  # no shell to push a runner to: a served page measures (devices/browser.py)
         from .browser import run_browser_bench
 
-        return run_browser_bench(bundles, device, s, out_dir, teachers)
+        return run_browser_bench(bundles, device, s, out_dir, teachers, allow_failed_gates)
     t0 = time.time()
     transport = get_transport(device)
     report = BenchReport(device={"spec": device}, settings=s.to_dict())

@@ -135,7 +135,8 @@ def check_browser(device: str, targets: list[str], names: list[str] | None = Non
     demo_app_dir()
 
 
-def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_dir: Path, teachers: list[Path]):
+def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_dir: Path, teachers: list[Path],
+                      allow_failed_gates: bool = False):
     """``run_bench`` for a browser: teachers first, the same report and failure handling."""
     from edgebert.demo.server import DemoServer, demo_app_dir, lan_address, print_qr
     from edgebert.progress import console
@@ -159,7 +160,8 @@ def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_di
     lan = device == "browser:lan"
     first = Path(report.measurements[0].bundle)
     failure = None
-    with DemoServer(first, app, mode="bench", bench=cfg, host="0.0.0.0" if lan else "127.0.0.1") as server:
+    with DemoServer(first, app, mode="bench", bench=cfg, host="0.0.0.0" if lan else "127.0.0.1",
+                    allow_failed_gates=allow_failed_gates) as server:
         url = server.bench_url(lan_address() if lan else None)  # carries the token the page posts with
         if lan:
             print_qr(url)

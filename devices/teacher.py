@@ -25,11 +25,23 @@ def _default_task(meta: dict) -> bool:
     return str(meta.get("calibration", {}).get("source", "")).startswith(ROTTEN_SOURCE)
 
 
+def source_checkpoint(meta: dict) -> Path | None:
+    """The bundle's source checkpoint on this machine: found by its weights' hash in the local
+    index (bundles carry no paths), or the path an older bundle recorded; None if not here."""
+    from edgebert.sources import recall
+
+    rec = meta.get("source_checkpoint", {})
+    sha = rec.get("sha256")
+    for candidate in (recall("checkpoint", sha), Path(rec["path"]) if rec.get("path") else None):
+        if candidate is not None and candidate.is_dir() and weights_sha256(candidate) == sha:
+            return candidate
+    return None
+
+
 def teacher_checkpoint(meta: dict) -> Path:
     """The teacher checkpoint folder for a bundle, from its metadata."""
-    recorded = meta.get("source_checkpoint", {}).get("path")
-    src = Path(recorded) if recorded else None
-    if src is not None and src.is_dir():
+    src = source_checkpoint(meta)
+    if src is not None:
         prov = {}
         if (src / "edgebert.json").exists():
             prov = json.loads((src / "edgebert.json").read_text()).get("provenance", {})
@@ -42,20 +54,30 @@ def teacher_checkpoint(meta: dict) -> Path:
         from edgebert.teacher import default_teacher
 
         return default_teacher()
-    raise EdgebertError(f"cannot find the teacher of the bundle from {src or 'an unknown checkpoint'}", NO_TEACHER_HINT)
+    name = meta.get("source_checkpoint", {}).get("name") or "an unknown checkpoint"
+    raise EdgebertError(f"cannot find the teacher of the bundle (made from {name}, not on this machine)",
+                        NO_TEACHER_HINT)
 
 
 def teacher_data(meta: dict):
     """The labelled data the bundle was calibrated/gated on, so the teacher is gated on it too."""
-    source = str(meta.get("calibration", {}).get("source", ""))
+    from edgebert.sources import recall
+
+    calib = meta.get("calibration", {})
+    source = str(calib.get("source", ""))
     if _default_task(meta):
         from edgebert.data.default import load_rotten_tomatoes
 
         return load_rotten_tomatoes()
-    if source and Path(source).exists():
-        from edgebert.data import load_labelled
+    sha = calib.get("data_sha256")
+    legacy = Path(source) if not sha and source and Path(source).is_absolute() else None  # older bundles
+    found = recall("data", sha) or (legacy if legacy is not None and legacy.exists() else None)
+    if found is not None:
+        from edgebert.data import examples_hash, load_labelled
 
-        return load_labelled(Path(source), label_names=meta.get("labels"))
+        data = load_labelled(found, label_names=meta.get("labels"))
+        if sha is None or examples_hash(data.examples) == sha:
+            return data
     raise EdgebertError(f"the bundle's data ({source or 'unknown'}) is not on this machine", NO_TEACHER_HINT)
 
 

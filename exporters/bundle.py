@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgebert import __version__
-from edgebert.fsutil import atomic_dir, sha256_file
+from edgebert.errors import EdgebertError
+from edgebert.fsutil import atomic_dir, sha256_artifact
 from edgebert.data.tokenizer_files import tokenizer_settings, write_vocab_txt
 from edgebert.model.hf import TOKENIZER_FILES
 
@@ -61,8 +62,7 @@ def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: li
             "format": "edgebert-bundle", "format_version": METADATA_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "target": artifact.target, "precision": artifact.precision,
-            "artifact": {"file": dest.name, "bytes": size,
-                         "sha256": None if dest.is_dir() else sha256_file(dest)},
+            "artifact": {"file": dest.name, "bytes": size, "sha256": sha256_artifact(dest)},
             "inputs": [vars(t) for t in artifact.inputs], "outputs": [vars(t) for t in artifact.outputs],
             "output_quantization": (None if artifact.output_quantization is None else
                                     {"scale": artifact.output_quantization[0],
@@ -74,13 +74,69 @@ def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: li
     return out
 
 
-def read_bundle(path: Path) -> dict[str, Any]:
-    from edgebert.errors import EdgebertError
+REQUIRED = ("target", "precision", "artifact", "inputs", "outputs", "labels", "seq_len")
+REEXPORT = "re-export it with `edgebert export`"
 
-    meta = Path(path) / "metadata.json"
+
+def read_bundle(path: Path) -> dict[str, Any]:
+    """metadata.json, checked to be an edgebert bundle's; a damaged one is one line, never a traceback."""
+    path = Path(path)
+    if not path.is_dir():
+        raise EdgebertError(f"bundle {path} does not exist" if not path.exists() else f"bundle {path} is a file",
+                            "pass a bundle folder written by `edgebert export`")
+    meta = path / "metadata.json"
     if not meta.exists():
         raise EdgebertError(f"{path} is not an edgebert bundle (no metadata.json)", "pass a folder written by edgebert export")
-    return json.loads(meta.read_text())
+    try:
+        doc = json.loads(meta.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise EdgebertError(f"{meta} is not valid JSON ({exc})", REEXPORT) from None
+    if not isinstance(doc, dict) or doc.get("format") != "edgebert-bundle":
+        raise EdgebertError(f"{meta} is not an edgebert bundle's metadata", "pass a folder written by edgebert export")
+    missing = [k for k in REQUIRED if k not in doc]
+    if missing or not isinstance(doc.get("artifact"), dict) or "file" not in doc["artifact"]:
+        raise EdgebertError(f"{meta} lacks {', '.join(missing) or 'artifact.file'}", REEXPORT)
+    if int(doc.get("format_version", 0)) > METADATA_VERSION:
+        raise EdgebertError(f"{path} was written by a newer edgebert (bundle format {doc['format_version']})",
+                            "upgrade edgebert")
+    return doc
+
+
+def gate_status(meta: dict[str, Any]) -> str:
+    """passed | failed | unverified (numerics not checked where the bundle was made)."""
+    gates = meta.get("gates") or {}
+    if gates.get("status") in ("passed", "failed", "unverified"):
+        return gates["status"]
+    return "passed" if gates.get("passed") and meta.get("status", "passed") == "passed" else "failed"
+
+
+def verify_bundle(path: Path, *, allow_failed_gates: bool = False) -> dict[str, Any]:
+    """Check a bundle before it is used: the artifact is the one its gates measured (hash),
+    the labels match the model's outputs, and the gates passed (unless the user says otherwise)."""
+    path = Path(path)
+    meta = read_bundle(path)
+    art = path / meta["artifact"]["file"]
+    if not art.exists():
+        raise EdgebertError(f"bundle {path} has no {meta['artifact']['file']}", REEXPORT)
+    want = meta["artifact"].get("sha256")
+    if want is None or sha256_artifact(art) != want:
+        raise EdgebertError(f"{art} is not the artifact this bundle's gates measured (its sha256 differs from "
+                            "metadata.json)", f"{REEXPORT}; never swap the model file inside a bundle")
+    classes = (meta["outputs"][0].get("shape") or [None])[-1] if meta["outputs"] else None
+    labels_file = path / "labels.txt"
+    try:
+        labels = [line for line in labels_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError):
+        raise EdgebertError(f"{labels_file} is missing or unreadable", REEXPORT) from None
+    if labels != list(meta["labels"]) or (isinstance(classes, int) and classes != len(labels)):
+        raise EdgebertError(f"{labels_file} lists {len(labels)} labels but the model has "
+                            f"{classes if isinstance(classes, int) else len(meta['labels'])} outputs "
+                            f"({', '.join(map(str, meta['labels']))})", f"restore labels.txt or {REEXPORT}")
+    if gate_status(meta) == "failed" and not allow_failed_gates:
+        why = "; ".join(meta.get("rejected_because") or []) or "see gates in its metadata.json"
+        raise EdgebertError(f"bundle {path.name} failed its gates ({why})",
+                            "fix and re-export it, or pass --allow-failed-gates to use it anyway")
+    return meta
 
 
 def bundle_artifact(path: Path, meta: dict[str, Any] | None = None) -> Artifact:

@@ -21,8 +21,10 @@ import torch
 
 from edgebert.data import LabelledData, encode, load_tokenizer, sample_calibration, split
 from edgebert.data.encoding import Encoded
+from edgebert.data.examples import examples_hash
+from edgebert.sources import remember
 from edgebert.errors import DependencyError, EdgebertError
-from edgebert.fsutil import output_dir
+from edgebert.fsutil import output_dir, scratch_dir
 from edgebert.model import load_model, weights_sha256
 from edgebert.progress import console
 
@@ -137,9 +139,15 @@ class _Context:
         self.eval_enc = encode(tok, eval_examples, self.seq_len, self.labels)
         self.eval_ref = _torch_logits(self.model, self.eval_enc)
         self.eval_split = opts.eval_split
-        self.source = {"path": str(model_dir.resolve()), "sha256": weights_sha256(model_dir),
-                       "parameters": self.model.num_parameters()}
-        self.calibration_meta = {"source": data.source, "split": "train", "size": len(self.calib),
+        # names and content hashes only: a bundle carries no path of the machine that made it
+        # (edgebert.sources keeps the hash -> path map locally, so `bench` can find the teacher)
+        sha = weights_sha256(model_dir)
+        remember("checkpoint", sha, model_dir)
+        data_sha = examples_hash(data.examples)
+        remember("data", data_sha, data.source)
+        self.source = {"name": model_dir.resolve().name, "sha256": sha, "parameters": self.model.num_parameters()}
+        self.calibration_meta = {"source": Path(data.source).name if Path(data.source).exists() else data.source,
+                                 "data_sha256": data_sha, "split": "train", "size": len(self.calib),
                                  "seed": self.calib.seed, "sha256": self.calib.sha256,
                                  "truncated": calib_enc.truncated}
         self._sensitivity = None
@@ -197,7 +205,7 @@ def export_target(target: str, ctx: _Context, out_dir: Path, opts: ExportOptions
     quantize = opts.quantize
     float_modules = list(dict.fromkeys(DEFAULT_FLOAT_MODULES + opts.float_modules)) if quantize != "none" else []
     output_dir(out_dir)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{target}-work-") as work:
+    with scratch_dir(out_dir, f".{target}-work-") as work:
         console.print(f"[bold]{target}[/]: exporting ({quantize}) at seq len {ctx.seq_len} ...")
         art, secs = _export_once(exporter, ctx, quantize, float_modules, Path(work))
         gates = _gate(exporter, art, ctx, opts)
@@ -252,8 +260,6 @@ _LAST_CONTEXT: dict[tuple, _Context] = {}
 def _context(model_dir: Path, data: LabelledData, opts: ExportOptions) -> _Context:
     """One export context per model, data and gate settings: consecutive exports of the same
     model to different targets or precisions share its reference logits and sensitivity."""
-    from edgebert.data.examples import examples_hash
-
     key = (str(model_dir.resolve()), weights_sha256(model_dir), examples_hash(data.examples), tuple(data.label_names),
            opts.seq_len, opts.calib_size, opts.calib_seed, opts.split_seed, opts.sensitivity_examples,
            opts.eval_split, opts.eval_limit)

@@ -114,3 +114,25 @@ def write_sentiment_csv(path: Path, n: int, seed: int = 0) -> Path:
         w.writerow(["text", "label"])
         w.writerows(sentiment_rows(n, seed=seed))
     return path
+
+
+def make_hf_distilbert(path: Path, *, pickle_only: bool = False) -> Path:
+    """A tiny random DistilBertForSequenceClassification (not BERT layout: it loads through
+    transformers). ``pickle_only`` leaves just ``pytorch_model.bin``, written the way older
+    transformers did (``torch.save``): transformers 5 writes safetensors even when told not to."""
+    import torch
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = DistilBertConfig(vocab_size=len(tiny_vocab()), dim=32, n_layers=2, n_heads=2, hidden_dim=37,
+                           max_position_embeddings=64, id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1})
+    model = DistilBertForSequenceClassification(cfg).eval()
+    model.save_pretrained(str(path))
+    write_tokenizer(path)
+    if pickle_only:
+        from safetensors.torch import load_file
+
+        state = load_file(str(path / "model.safetensors"))
+        (path / "model.safetensors").unlink()
+        torch.save(state, path / "pytorch_model.bin")
+    return path

@@ -38,6 +38,8 @@ def register(app: typer.Typer) -> None:
                                           "the page in the phone's browser."),
         open_browser: bool = typer.Option(False, "--open/--no-open", help="Open the page in this machine's "
                                           "browser too."),
+        allow_failed_gates: bool = typer.Option(False, "--allow-failed-gates", help="Serve a bundle whose parity or "
+                                                "accuracy gate failed (refused by default)."),
     ) -> None:
         """Serve the phone web demo with BUNDLE: type a sentence, see the label and the on-device latency."""
         from .demo.server import DemoServer, demo_app_dir, lan_address, print_qr
@@ -47,7 +49,8 @@ def register(app: typer.Typer) -> None:
             raise EdgebertError(f"--port {port} is not a port", "use 1024-65535, or 0 for any free port")
         app_dir = demo_app_dir()
         try:
-            server = DemoServer(bundle, app_dir, host="0.0.0.0" if lan else "127.0.0.1", port=port)
+            server = DemoServer(bundle, app_dir, host="0.0.0.0" if lan else "127.0.0.1", port=port,
+                                allow_failed_gates=allow_failed_gates)
         except OSError as exc:
             raise EdgebertError(f"cannot listen on port {port}: {exc.strerror}", "pass another --port") from None
         reverse = None

@@ -48,6 +48,8 @@ def register(app: typer.Typer) -> None:
                                                       "below this temperature (°C) before each artifact."),
         timeout: float = typer.Option(600.0, "--timeout", help="Seconds one runner invocation may take."),
         sentence: Optional[str] = typer.Option(None, "--sentence", help="Text fed to the model."),
+        allow_failed_gates: bool = typer.Option(False, "--allow-failed-gates", help="Measure bundles whose parity or "
+                                                "accuracy gate failed (refused by default)."),
     ) -> None:
         """Latency, memory and size of bundles on a device, next to the fp32 teacher."""
         from edgebert.devices.bench import run_bench
@@ -58,7 +60,7 @@ def register(app: typer.Typer) -> None:
         s = BenchSettings(runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads, timeout=timeout,
                           runner=runner, benchmark_model=benchmark_model, pin_cores=pin_cores,
                           cooldown_temp=cooldown_temp, sentence=sentence or DEFAULT_SENTENCE)
-        report = run_bench(list(bundles), device, s, out_dir, teachers=list(teacher))
+        report = run_bench(list(bundles), device, s, out_dir, teachers=list(teacher), allow_failed_gates=allow_failed_gates)
         t = Table(title=report.device.get("where", device), title_justify="left")
         keep = ["artifact", "precision", "size MB", "accuracy", "p50 ms", "p90 ms", "speedup vs teacher",
                 "size ratio vs teacher", "logits check"]

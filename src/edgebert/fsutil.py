@@ -78,10 +78,12 @@ def check_output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
 def output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
     """Check, create and mark a folder that edgebert fills step by step (runs, bundle sets, bench reports)."""
     path = check_output_dir(path, what)
+    created = [p for p in (path, *path.parents) if not p.exists()]  # every folder made here is edgebert's
     try:
         path.mkdir(parents=True, exist_ok=True)
-        if not (path / MARKER).exists():
-            atomic_write_text(path / MARKER, "written by edgebert\n")
+        for folder in dict.fromkeys([path, *created]):
+            if not (folder / MARKER).exists():
+                atomic_write_text(folder / MARKER, "written by edgebert\n")
     except OSError as exc:
         raise EdgebertError(f"cannot create {what} {path}: {exc.strerror or exc}", f"choose a writable {what} path") \
             from None
@@ -115,6 +117,47 @@ def check_output_file(path: str | os.PathLike, what: str, fmt: str) -> Path:
     return path
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: not ours to judge
+        return True
+    return True
+
+
+def clean_stale(parent: str | os.PathLike, prefix: str) -> None:
+    """Remove ``parent/{prefix}{pid}-*`` scratch left by processes that died (kill -9, power loss)."""
+    parent = Path(parent)
+    if not parent.is_dir():
+        return
+    for p in parent.glob(f"{glob_escape(prefix)}*"):
+        pid = p.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: str | os.PathLike, prefix: str) -> Iterator[Path]:
+    """A temporary folder in ``parent`` named after this process, removed on exit; a killed
+    run's leftovers are removed the next time one is made there."""
+    clean_stale(parent, prefix)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=ensure_dir(parent)))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``path`` only if the block succeeds.
@@ -122,13 +165,15 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     ``path`` itself must pass :func:`check_output_dir`: a folder the user filled is never replaced."""
     path = check_output_dir(path, "output")
     ensure_dir(path.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    clean_stale(path.parent, f".{path.name}.tmp-")
+    clean_stale(path.parent, f".{path.name}.old-")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the user's usual mode
         (tmp / MARKER).write_text("written by edgebert\n")
         yield tmp
         if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            old = path.with_name(f".{path.name}.old-{os.getpid()}-")
             os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
@@ -142,7 +187,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    clean_stale(path.parent, f".{path.name}.tmp-")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as fh:
@@ -171,6 +217,19 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_tree(path: str | os.PathLike) -> str:
+    """One hash for a folder artifact (.mlpackage): every file's relative path and content."""
+    root = Path(path)
+    h = hashlib.sha256()
+    for p in sorted(q for q in root.rglob("*") if q.is_file()):
+        h.update(p.relative_to(root).as_posix().encode("utf-8") + b"\0" + sha256_file(p).encode() + b"\0")
+    return h.hexdigest()
+
+
+def sha256_artifact(path: str | os.PathLike) -> str:
+    return sha256_tree(path) if Path(path).is_dir() else sha256_file(path)
 
 
 def sha256_text(*parts: str) -> str:

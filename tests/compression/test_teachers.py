@@ -1,6 +1,5 @@
 """Models loaded through transformers (non-BERT teachers, the augmentation MLM) come from safetensors only."""
 
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -12,9 +11,7 @@ import torch
 from edgebert.compression.teachers import load_teacher
 from edgebert.errors import CheckpointError
 
-_spec = importlib.util.spec_from_file_location("_rc", Path(__file__).parents[1] / "conftest.py")
-root = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(root)
+import builders as root
 
 
 @pytest.fixture(scope="module")

@@ -70,11 +70,17 @@ def fake_app(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def fake_bundle(tmp_path) -> Path:
     """A folder the server accepts as an onnx bundle (the server only serves its files)."""
+    import hashlib
+
     b = tmp_path / "bundle"
     b.mkdir()
-    meta = {"format": "edgebert-bundle", "target": "onnx", "precision": "fp32", "seq_len": 8,
-            "artifact": {"file": "model.onnx"}, "labels": ["neg", "pos"]}
+    art = b"onnx" * 1000
+    meta = {"format": "edgebert-bundle", "format_version": 1, "target": "onnx", "precision": "fp32", "seq_len": 8,
+            "artifact": {"file": "model.onnx", "bytes": len(art), "sha256": hashlib.sha256(art).hexdigest()},
+            "inputs": [], "outputs": [{"name": "logits", "dtype": "float32", "shape": [1, 2]}],
+            "labels": ["neg", "pos"], "status": "passed", "gates": {"passed": True}}
     (b / "metadata.json").write_text(json.dumps(meta))
-    (b / "model.onnx").write_bytes(b"onnx" * 1000)
+    (b / "model.onnx").write_bytes(art)
+    (b / "labels.txt").write_text("neg\npos\n")
     (b / "vocab.txt").write_text("[PAD]\n[UNK]\n")
     return b

@@ -131,8 +131,13 @@ def test_results_post_is_size_limited_json_object(server):
 def test_bench_serves_the_next_bundle_at_the_same_url(server, fake_bundle, tmp_path):
     import shutil
 
+    import hashlib
+
     other = shutil.copytree(fake_bundle, tmp_path / "other")
     (other / "model.onnx").write_bytes(b"second")
+    meta = json.loads((other / "metadata.json").read_text())
+    meta["artifact"]["sha256"] = hashlib.sha256(b"second").hexdigest()
+    (other / "metadata.json").write_text(json.dumps(meta))
     server.serve_bundle(other)
     assert request(server, "/bundle/model.onnx")[2] == b"second"
 

@@ -234,7 +234,7 @@ def test_bench_over_adb_end_to_end(adbd, pte_runner_build, tiny_bundles, quick, 
 
     monkeypatch.setenv("EDGEBERT_PTE_RUNNER", str(pte_runner_build.binary))
     quick.pin_cores, quick.cooldown_temp, quick.cooldown_poll_seconds = True, 40.0, 0.2
-    report = run_bench([tiny_bundles["executorch-fp32"]], f"adb:{adbd.serial}", quick, tmp_path,
+    report = run_bench([tiny_bundles["executorch-fp32"]], f"adb:{adbd.serial}", quick, tmp_path / "bench",
                        progress_enabled=False)
     assert report.complete and report.error is None and report.leftover is None
     assert report.device["kind"] == "adb" and report.device["emulated"] and "Android 14" in report.device["os"]
@@ -253,9 +253,10 @@ def test_bench_device_unplugged_mid_run(adbd, pte_runner_build, tiny_bundles, qu
     threading.Timer(4.0, adbd.kill).start()
     t0 = time.monotonic()
     with pytest.raises(DeviceGone) as err:
-        run_bench([tiny_bundles["executorch-fp32"]], f"adb:{adbd.serial}", quick, tmp_path, progress_enabled=False)
+        run_bench([tiny_bundles["executorch-fp32"]], f"adb:{adbd.serial}", quick, tmp_path / "bench",
+                  progress_enabled=False)
     line = err.value.one_line()
     assert "\n" not in line and adbd.serial in line and "partial report" in line and "could not remove" in line
     assert time.monotonic() - t0 < 60
-    doc = __import__("json").loads((tmp_path / "bench.json").read_text())
+    doc = __import__("json").loads((tmp_path / "bench" / "bench.json").read_text())
     assert doc["complete"] is False and doc["measurements"][0]["status"] == "failed"

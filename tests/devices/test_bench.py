@@ -54,22 +54,23 @@ def test_sanity_check_catches_wrong_logits():
 def test_teacher_is_exported_when_not_given(tiny_bundles, quick, tmp_path):
     """An int8 bundle alone: its source checkpoint is the teacher, exported fp32 to ONNX here,
     reused on the next run, and measured by the same runner in the same session."""
-    report = run_bench([tiny_bundles["onnx-int8"]], "host", quick, tmp_path, progress_enabled=False)
+    out = tmp_path / "bench"
+    report = run_bench([tiny_bundles["onnx-int8"]], "host", quick, out, progress_enabled=False)
     teacher, cand = report.measurements
     assert teacher.role == "teacher" and teacher.precision == "fp32" and teacher.runner == cand.runner == "python"
-    assert teacher.bundle.startswith(str(tmp_path / "teachers")) and cand.teacher == teacher.name
-    t_meta = json.loads((tmp_path / "teachers" / "seq16" / "onnx-fp32" / "metadata.json").read_text())
+    assert teacher.bundle.startswith(str(out / "teachers")) and cand.teacher == teacher.name
+    t_meta = json.loads((out / "teachers" / "seq16" / "onnx-fp32" / "metadata.json").read_text())
     c_meta = json.loads((tiny_bundles["onnx-int8"] / "metadata.json").read_text())
     assert t_meta["source_checkpoint"]["sha256"] == c_meta["source_checkpoint"]["sha256"] and t_meta["seq_len"] == 16
     cmp = report.comparison(cand)
     assert cmp["teacher"] == teacher.name and cmp["speedup_p50"] > 0 and cmp["size_ratio"] > 1.0
     assert "accuracy_delta_points" in cmp
-    doc = json.loads((tmp_path / "bench.json").read_text())
+    doc = json.loads((out / "bench.json").read_text())
     assert doc["measurements"][1]["vs_teacher"]["size_ratio"] == pytest.approx(cmp["size_ratio"])
-    mtime = (tmp_path / "teachers" / "seq16" / "onnx-fp32" / "model.onnx").stat().st_mtime
-    again = run_bench([tiny_bundles["onnx-int8"]], "host", quick, tmp_path, progress_enabled=False)
+    mtime = (out / "teachers" / "seq16" / "onnx-fp32" / "model.onnx").stat().st_mtime
+    again = run_bench([tiny_bundles["onnx-int8"]], "host", quick, out, progress_enabled=False)
     assert again.measurements[0].bundle == teacher.bundle  # the exported teacher is reused
-    assert (tmp_path / "teachers" / "seq16" / "onnx-fp32" / "model.onnx").stat().st_mtime == mtime
+    assert (out / "teachers" / "seq16" / "onnx-fp32" / "model.onnx").stat().st_mtime == mtime
 
 
 def test_a_crashing_runner_keeps_what_was_measured(tiny_bundles, quick, tmp_path, monkeypatch):

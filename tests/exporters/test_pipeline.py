@@ -124,3 +124,30 @@ def test_unwritable_output_folder(hf_bert_dir, sentiment_csv, tmp_path):
     res = CliRunner().invoke(app, ["export", str(hf_bert_dir), "--calibration", str(sentiment_csv), "--target",
                                    "onnx", "--seq-len", "32", "--calib-size", "4", "--out", str(blocker / "b")])
     assert res.exit_code == 2 and "error:" in res.stderr and "Traceback" not in res.output
+
+
+def test_a_killed_export_leaves_no_scratch_after_the_rerun(hf_bert_dir, sentiment_csv, tmp_path):
+    """kill -9 mid-export, then the same command: the bundle is written and the dead run's
+    scratch folder (.executorch-work-PID-*) is gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).with_name("edgebert"))
+    out = tmp_path / "b"
+    argv = [exe, "export", str(hf_bert_dir), "--target", "executorch", "--calibration", str(sentiment_csv),
+            "--seq-len", "16", "--calib-size", "4", "--eval-limit", "16", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list(out.glob(".executorch-work-*/*")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the export finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(out.glob(".executorch-work-*")), "the killed run left no scratch: nothing to test"
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "executorch-fp32"]

@@ -117,3 +117,35 @@ def test_cli_run_missing_teacher_is_one_line(tmp_path):
     res = CliRunner().invoke(app, ["run", "--teacher", str(tmp_path / "nope"), "--data", str(tmp_path / "d.csv")])
     assert res.exit_code == 2
     assert "does not exist" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.slow
+def test_readme_command_on_a_checkpoint_saved_by_transformers(run_data, tmp_path):
+    """The README's `edgebert run --teacher ... --recipe tinybert-4l --targets executorch,tflite,onnx`
+    on a folder saved by the pinned transformers (tokenizer.json, no vocab.txt), through the real
+    program; only the training and timing sizes are cut down."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from builders import make_hf_bert
+
+    teacher = make_hf_bert(tmp_path / "my-finetuned-bert", layers=6, id2label={0: "neg", 1: "pos"})
+    assert not (teacher / "vocab.txt").exists() and (teacher / "tokenizer.json").exists()
+    out = tmp_path / "runs" / "mine"
+    exe = str(Path(sys.executable).with_name("edgebert"))
+    res = subprocess.run([exe, "run", "--teacher", str(teacher), "--data", str(run_data), "--recipe", "tinybert-4l",
+                          "--targets", "executorch,tflite,onnx", "--device", "host", "--out", str(out),
+                          "--max-steps", "2", "--max-train-examples", "40", "--eval-limit", "16", "--runs", "3"],
+                         capture_output=True, text=True, timeout=1500)
+    assert res.returncode == 0, res.stderr[-3000:]
+    doc = json.loads((out / "report" / "report.json").read_text())
+    names = {a["name"]: a for a in doc["artifacts"]}
+    for target, precision in (("executorch", "int8"), ("tflite", "int8"), ("onnx", "int8-dynamic")):
+        s = names[f"student {target} {precision}"]
+        assert s["status"] == "passed" and s["latency"]["host"]["p50_ms"] > 0
+        assert names[f"teacher {target} fp32"]["status"] == "passed"
+    for bundle in (out / "bundles" / "student").iterdir():
+        if bundle.is_dir():
+            vocab = (bundle / "vocab.txt").read_text().splitlines()  # derived from tokenizer.json by edgebert
+            assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

@@ -31,7 +31,7 @@ from ..model import load_checkpoint, model_size_bytes, save_checkpoint
 from ..progress import console
 from .augment import read_examples
 from .context import Context, accuracy, logits_of, teacher_stamp
-from .recipe import Recipe, load_recipe
+from .recipe import DEFAULT_FRACTION, Recipe, load_recipe
 from .stages import RUNNERS, StageRun, preflight
 from .student import init_student, student_depth
 from .teachers import Teacher, load_teacher, same_tokenizer
@@ -102,10 +102,17 @@ def _split_settings(teacher: Teacher, recipe: Recipe) -> dict[str, Any]:
     rec = getattr(teacher.model.config, "provenance", {}).get("head_training", {}) \
         if hasattr(teacher.model.config, "provenance") else {}
     if all(k in rec for k in ("seed", "dev_fraction", "test_fraction")):
-        return {"seed": int(rec["seed"]), "dev_fraction": float(rec["dev_fraction"]),
-                "test_fraction": float(rec["test_fraction"]), "from": "teacher's recorded split"}
-    return {"seed": recipe.seed, "dev_fraction": recipe.dev_fraction, "test_fraction": recipe.test_fraction,
-            "from": "recipe"}
+        recorded = {"dev_fraction": float(rec["dev_fraction"]), "test_fraction": float(rec["test_fraction"])}
+        clash = {k: v for k, v in (("dev_fraction", recipe.dev_fraction), ("test_fraction", recipe.test_fraction))
+                 if v is not None and v != recorded[k]}
+        if clash:
+            raise EdgebertError(f"the recipe sets {', '.join(f'{k} {v}' for k, v in clash.items())}, but the "
+                                f"teacher's head was trained on a split with {', '.join(f'{k} {v}' for k, v in recorded.items())}:"
+                                " the teacher's dev/test examples would leak into the student's training",
+                                "remove dev_fraction/test_fraction from the recipe")
+        return {"seed": int(rec["seed"]), **recorded, "from": "teacher's recorded split"}
+    return {"seed": recipe.seed, "dev_fraction": recipe.dev_fraction or DEFAULT_FRACTION,
+            "test_fraction": recipe.test_fraction or DEFAULT_FRACTION, "from": "recipe"}
 
 
 def _shape(model) -> dict[str, Any]:

@@ -57,8 +57,9 @@ class Recipe:
     max_seq_len: int | None = None  # default: what the teacher was trained with, else 128
     batch_size: int = 32
     eval_batch_size: int = 64
-    dev_fraction: float = 0.1
-    test_fraction: float = 0.1
+    # None: the teacher's recorded split (so its dev/test stay unseen), else 0.1 each
+    dev_fraction: float | None = None
+    test_fraction: float | None = None
     checkpoint_every: int = 200
     max_train_examples: int | None = None
     student: StudentSpec = field(default_factory=StudentSpec)
@@ -155,8 +156,15 @@ def _positive_top(r: Recipe) -> None:
             raise EdgebertError(f"recipe: '{name}' must be positive, got {v}", f"set {name} > 0")
     if r.max_seq_len is not None and r.max_seq_len < 8:
         raise EdgebertError(f"recipe: 'max_seq_len' {r.max_seq_len} is too short", "use at least 8")
-    if not (0 <= r.dev_fraction < 1 and 0 <= r.test_fraction < 1 and r.dev_fraction + r.test_fraction < 1):
-        raise EdgebertError("recipe: dev_fraction + test_fraction must be below 1", "e.g. 0.1 and 0.1")
+    dev, test = r.dev_fraction or DEFAULT_FRACTION, r.test_fraction or DEFAULT_FRACTION
+    given = {k: v for k, v in (("dev_fraction", r.dev_fraction), ("test_fraction", r.test_fraction)) if v is not None}
+    if any(not 0 < v < 1 for v in given.values()) or dev + test >= 1:
+        raise EdgebertError(f"recipe: {', '.join(f'{k} {v}' for k, v in given.items())}: each split needs a "
+                            "fraction above 0 (the student is evaluated on dev and test), together below 1",
+                            "e.g. 0.1 and 0.1, or omit them to use the teacher's split")
+
+
+DEFAULT_FRACTION = 0.1
 
 
 def _mapping(value: Any, where: str) -> dict:

@@ -56,13 +56,12 @@ def demo_app_dir() -> Path:
     return root
 
 
-def check_bundle(bundle: Path) -> dict:
-    from edgebert.exporters.bundle import read_bundle
+def check_bundle(bundle: Path, allow_failed_gates: bool = False) -> dict:
+    """A verified bundle (artifact hash, labels, gates) whose target a browser runs."""
+    from edgebert.exporters.bundle import verify_bundle
 
     bundle = Path(bundle)
-    if not bundle.is_dir():
-        raise EdgebertError(f"bundle {bundle} does not exist", "pass a folder written by `edgebert export`")
-    meta = read_bundle(bundle)
+    meta = verify_bundle(bundle, allow_failed_gates=allow_failed_gates)
     if meta.get("target") not in BROWSER_TARGETS:
         raise EdgebertError(f"a {meta.get('target')} bundle cannot run in a browser",
                             "serve an onnx or tflite bundle (.pte and .mlpackage need the native runtimes)")
@@ -121,6 +120,7 @@ class DemoServer:
     port: int = 0
     results: "queue.Queue[dict]" = field(default_factory=queue.Queue)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # the bench page's, for /api/results
+    allow_failed_gates: bool = False  # serve a bundle whose gates failed (the user asked for it)
 
     def __post_init__(self) -> None:
         self.app = Path(self.app)
@@ -148,7 +148,7 @@ class DemoServer:
     def serve_bundle(self, bundle: Path) -> None:
         """Serve ``bundle`` from now on (the browser bench measures several bundles at one URL)."""
         bundle = Path(bundle).resolve()
-        self.meta = check_bundle(bundle)
+        self.meta = check_bundle(bundle, self.allow_failed_gates)
         self.bundle = self.roots["bundle"] = bundle
 
     @property

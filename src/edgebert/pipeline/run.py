@@ -53,6 +53,7 @@ class RunInputs(NamedTuple):
     data: LabelledData
     head_training: dict  # the teacher's recorded head training (its max_seq_len sets the run's)
     teacher_layers: int
+    teacher_positions: int
 
 
 def resolve_inputs(spec: RunSpec) -> RunInputs:
@@ -80,7 +81,7 @@ def resolve_inputs(spec: RunSpec) -> RunInputs:
         if not path.exists():
             raise EdgebertError(f"data file {path} does not exist", "pass a labelled CSV/TSV/JSONL file")
         data = _resolve_data(path, None, None, None, loaded.config.label_names)
-    return RunInputs(teacher, data, recorded, loaded.num_layers)
+    return RunInputs(teacher, data, recorded, loaded.num_layers, loaded.config.max_position_embeddings)
 
 
 def _bench_settings(b):
@@ -131,12 +132,12 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: boo
 
         console.print(f"checking device {device} ...")
         check_device(device, targets, _bench_settings(spec.bench))
-    teacher_dir, data, head_training, teacher_layers = resolve_inputs(spec)
+    teacher_dir, data, head_training, teacher_layers, positions = resolve_inputs(spec)
     check_recipe(recipe, teacher_layers)
     output_dir(run_dir, "run folder")
     teacher_hash = _model_hash(teacher_dir)
     data_hash = [examples_hash(data.examples), list(data.label_names)]
-    seq_len = spec.export.seq_len or recipe.max_seq_len or int(head_training.get("max_seq_len") or 128)
+    seq_len = spec.export.seq_len or recipe.max_seq_len or int(head_training.get("max_seq_len") or min(128, positions))
     recipe = dataclasses.replace(recipe, max_seq_len=recipe.max_seq_len or seq_len)
     roles = [r for r in ROLES if r == "student" or spec.export.teacher]
     total = 1 + len(targets) * len(roles) + len(spec.bench.devices) + 1

@@ -1,0 +1,106 @@
+"""A bundle is verified before use: the artifact its gates measured, labels that match the
+outputs, gates that passed; and it carries no path of the machine that made it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import pytest
+
+from edgebert.data import load_labelled
+from edgebert.errors import EdgebertError
+from edgebert.exporters.bundle import gate_status, read_bundle, verify_bundle
+from edgebert.exporters.pipeline import ExportOptions, export_model
+
+
+@pytest.fixture(scope="module")
+def bundle(hf_bert_dir, sentiment_csv, tmp_path_factory):
+    data = load_labelled(sentiment_csv, label_names=["neg", "pos"])
+    out = tmp_path_factory.mktemp("bundles")
+    (res,) = export_model(hf_bert_dir, data, out, ExportOptions(["onnx"], seq_len=16, calib_size=4, eval_limit=16))
+    assert res.passed
+    return res.path
+
+
+@pytest.fixture
+def copy(bundle, tmp_path):
+    dest = tmp_path / bundle.name
+    shutil.copytree(bundle, dest)
+    return dest
+
+
+def _meta(path):
+    return json.loads((path / "metadata.json").read_text())
+
+
+def _write_meta(path, doc):
+    (path / "metadata.json").write_text(json.dumps(doc))
+
+
+def test_a_fresh_bundle_verifies_and_records_the_artifact_hash(bundle):
+    meta = verify_bundle(bundle)
+    assert meta["artifact"]["sha256"] == hashlib.sha256((bundle / "model.onnx").read_bytes()).hexdigest()
+    assert gate_status(meta) == "passed"
+
+
+def test_a_swapped_artifact_is_refused(copy):
+    art = copy / "model.onnx"
+    art.write_bytes(art.read_bytes()[:-1] + b"\0")  # one byte differs: another model as far as the gates know
+    with pytest.raises(EdgebertError, match="not the artifact this bundle's gates measured"):
+        verify_bundle(copy)
+
+
+def test_labels_must_match_the_outputs(copy):
+    (copy / "labels.txt").write_text("neg\npos\nneutral\n")
+    with pytest.raises(EdgebertError, match="lists 3 labels but the model has 2 outputs"):
+        verify_bundle(copy)
+    (copy / "labels.txt").write_text("pos\nneg\n")  # same count, swapped order: every prediction would be wrong
+    with pytest.raises(EdgebertError, match="labels"):
+        verify_bundle(copy)
+
+
+def test_failed_gates_need_an_explicit_allow(copy):
+    doc = _meta(copy)
+    doc["gates"]["passed"] = False
+    doc["status"] = "rejected"
+    doc["rejected_because"] = ["accuracy dropped 3.00 points (budget 1.0)"]
+    _write_meta(copy, doc)
+    with pytest.raises(EdgebertError) as err:
+        verify_bundle(copy)
+    assert "failed its gates (accuracy dropped 3.00 points" in err.value.one_line()
+    assert "--allow-failed-gates" in err.value.one_line()
+    assert verify_bundle(copy, allow_failed_gates=True)["status"] == "rejected"
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("{not json", "is not valid JSON"),
+    ("[]", "is not an edgebert bundle's metadata"),
+    ('{"format": "edgebert-bundle", "target": "onnx"}', "lacks precision"),
+    ('{"format": "other"}', "is not an edgebert bundle's metadata"),
+])
+def test_damaged_metadata_is_one_line(copy, damage, expected):
+    (copy / "metadata.json").write_text(damage)
+    with pytest.raises(EdgebertError) as err:
+        read_bundle(copy)
+    assert expected in err.value.one_line() and "\n" not in err.value.one_line()
+
+
+def test_no_path_of_the_machine_that_made_it(bundle, hf_bert_dir, sentiment_csv):
+    """metadata.json (which the demo serves to a phone) names sources by name and hash only."""
+    text = "".join(p.read_text(encoding="utf-8", errors="replace") for p in bundle.iterdir() if p.suffix in (".json", ".txt"))
+    for path in (hf_bert_dir.resolve(), sentiment_csv.resolve(), bundle.resolve().parent):
+        assert str(path) not in text
+    meta = _meta(bundle)
+    assert meta["source_checkpoint"]["name"] == hf_bert_dir.name
+    assert meta["calibration"]["source"] == sentiment_csv.name
+
+
+def test_the_bench_still_finds_the_source_checkpoint_by_hash(bundle, hf_bert_dir):
+    from edgebert.devices.teacher import source_checkpoint, teacher_data
+
+    meta = _meta(bundle)
+    assert source_checkpoint(meta).resolve() == hf_bert_dir.resolve()
+    assert len(teacher_data(meta)) == 200
+    assert source_checkpoint({**meta, "source_checkpoint": {"sha256": "0" * 64}}) is None

@@ -4,6 +4,8 @@ For each target: export, run the artifact in its own runtime on held-out example
 against the edgebert PyTorch model) and on the eval split (task accuracy), and, when int8
 costs more than the accuracy budget, retry with the most int8-sensitive layers kept in
 float. Bundles that fail their gates are written as ``NAME.rejected`` with the reasons.
+Where the target's runtime cannot run here (CoreML off macOS) the bundle's status is
+``unverified``: its structure is checked, its numerics are not.
 """
 
 from __future__ import annotations
@@ -93,8 +95,12 @@ class BundleResult:
     target: str
     precision: str
     path: Path
-    passed: bool
+    status: str  # passed | rejected | unverified (its runtime cannot run here: numerics not checked)
     metadata: dict[str, Any]
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
 
 
 def require_target(exporter: Exporter) -> None:
@@ -163,31 +169,54 @@ class _Context:
 
 
 def _gate(exporter: Exporter, art: Artifact, ctx: _Context, opts: ExportOptions) -> dict[str, Any]:
-    """Parity + accuracy in the artifact's own runtime; a torch reference graph where it cannot run."""
-    if exporter.can_run_here():
-        run = exporter.runner(art)
-        where = f"{exporter.target} runtime on {platform.system()} {platform.machine()}"
-    elif art.reference is not None:
+    """Parity + accuracy in the artifact's own runtime: status ``passed`` or ``failed``.
+
+    Where that runtime cannot run, the numerics are ``unverified``: only the saved artifact's
+    structure is checked, and a torch graph with its quantization may reject it but never pass it."""
+    if not exporter.can_run_here():
+        return _unverified_gate(exporter, art, ctx, opts)
+    t0 = time.time()
+    par, acc = _numerics(exporter.runner(art), exporter, art, ctx, opts, "gates")
+    ok = par.passed and acc.passed
+    return {"status": "passed" if ok else "failed", "passed": ok, "runtime_checked": True,
+            "verified_in": f"{exporter.target} runtime on {platform.system()} {platform.machine()}",
+            "parity": par.to_dict(), "accuracy": acc.to_dict(), "seconds": round(time.time() - t0, 1)}
+
+
+def _numerics(run, exporter: Exporter, art: Artifact, ctx: _Context, opts: ExportOptions, what: str):
+    # one pass over the held-out eval split gives both gates (a few dozen examples are too
+    # few to estimate argmax agreement of an int8 model near the decision boundary)
+    logits = run_examples(run, ctx.eval_enc, f"{exporter.target}-{art.precision}: {what}")
+    par = parity(logits, ctx.eval_ref, exporter.thresholds(art.precision))
+    budget = opts.accuracy_budget if art.precision not in FLOAT_PRECISIONS else 0.5
+    return par, accuracy_gate(ctx.eval_split, logits, ctx.eval_ref, ctx.eval_enc.labels.numpy(), budget)
+
+
+_OS_NAMES = {"Darwin": "macOS"}
+
+
+def _unverified_gate(exporter: Exporter, art: Artifact, ctx: _Context, opts: ExportOptions) -> dict[str, Any]:
+    t0 = time.time()
+    needs = " or ".join(_OS_NAMES.get(s, s) for s in exporter.runs_on)
+    check = getattr(exporter, "check_structure", None)  # what a target can verify without its runtime
+    structure = check(art) if check else None
+    reference = None
+    if art.reference is not None and art.reference is not ctx.model:
         ref = art.reference
 
         def run(ids, mask, types):
             with torch.no_grad():
                 return ref(*(torch.from_numpy(np.asarray(a, dtype=np.int64)) for a in (ids, mask, types))).float().numpy()
 
-        where = (f"torch graph with the artifact's quantization ({exporter.target} runtime needs "
-                 f"{'/'.join(exporter.runs_on)}; the artifact itself is checked structurally)")
-    else:
-        return {"verified_in": "not runnable here; structural checks only", "parity": None, "accuracy": None,
-                "passed": True, "runtime_checked": False}
-    t0 = time.time()
-    # one pass over the held-out eval split gives both gates (a few dozen examples are too
-    # few to estimate argmax agreement of an int8 model near the decision boundary)
-    logits = run_examples(run, ctx.eval_enc, f"{exporter.target}-{art.precision}: gates")
-    par = parity(logits, ctx.eval_ref, exporter.thresholds(art.precision))
-    budget = opts.accuracy_budget if art.precision not in FLOAT_PRECISIONS else 0.5
-    acc = accuracy_gate(ctx.eval_split, logits, ctx.eval_ref, ctx.eval_enc.labels.numpy(), budget)
-    return {"verified_in": where, "parity": par.to_dict(), "accuracy": acc.to_dict(),
-            "passed": par.passed and acc.passed, "runtime_checked": exporter.can_run_here(),
+        par, acc = _numerics(run, exporter, art, ctx, opts, "torch reference graph")
+        reference = {"what": "torch reference graph with the artifact's quantization, not the artifact",
+                     "parity": par.to_dict(), "accuracy": acc.to_dict(), "passed": par.passed and acc.passed}
+    failed = (structure is not None and not structure["passed"]) or (reference is not None and not reference["passed"])
+    return {"status": "failed" if failed else "unverified", "passed": False, "runtime_checked": False,
+            "verified_in": f"not run: {exporter.target} runs only on {needs}",
+            "unverified_because": f"numerics not verified on this machine ({platform.system()}): {exporter.target} "
+                                  f"artifacts run only on {needs}; export on {needs} to verify them",
+            "parity": None, "accuracy": None, "structure": structure, "torch_reference": reference,
             "seconds": round(time.time() - t0, 1)}
 
 
@@ -211,8 +240,8 @@ def export_target(target: str, ctx: _Context, out_dir: Path, opts: ExportOptions
         gates = _gate(exporter, art, ctx, opts)
         attempts = [{"float_modules": float_modules, "export_seconds": secs, "gates": gates}]
         # a quantized artifact that misses either gate gets the sensitivity fallback
-        needs_fallback = (art.precision not in FLOAT_PRECISIONS and gates.get("accuracy") is not None
-                          and not gates["passed"])
+        needs_fallback = (art.precision not in FLOAT_PRECISIONS and gates["status"] == "failed"
+                          and not (gates.get("structure") or {}).get("problems"))
         if needs_fallback and opts.fallback:
             ranking = [s.module for s in ctx.sensitivity() if s.module not in float_modules]
             for module in ranking[:opts.max_fallback_steps]:
@@ -222,28 +251,35 @@ def export_target(target: str, ctx: _Context, out_dir: Path, opts: ExportOptions
                 art, secs = _export_once(exporter, ctx, quantize, float_modules, Path(work))
                 gates = _gate(exporter, art, ctx, opts)
                 attempts.append({"float_modules": float_modules, "export_seconds": secs, "gates": gates})
-                if gates["passed"]:
+                if gates["status"] != "failed":
                     break
         report = exporter.inspect(art)
-        passed = bool(gates["passed"])
+        status = {"passed": "passed", "failed": "rejected", "unverified": "unverified"}[gates["status"]]
         reasons = _reasons(gates)
         name = f"{target}-{art.precision}"
         meta = {
-            "status": "passed" if passed else "rejected", "rejected_because": reasons,
+            "status": status, "rejected_because": reasons,
             "seq_len": ctx.seq_len, "source_checkpoint": ctx.source, "calibration": ctx.calibration_meta,
             "float_modules": float_modules, "gates": gates, "fallback_attempts": attempts[1:],
             "sensitivity": [asdict(s) for s in ctx._sensitivity] if ctx._sensitivity else None,
             "precision_report": report,
         }
-        dest = out_dir / (name if passed else f"{name}.rejected")
+        dest = out_dir / (f"{name}.rejected" if status == "rejected" else name)
         write_bundle(dest, art, ctx.model_dir, ctx.labels, meta, finalize=exporter.finalize_bundle)
         meta["artifact_bytes"] = read_bundle(dest)["artifact"]["bytes"]
-    return BundleResult(target, art.precision, dest, passed, meta)
+    return BundleResult(target, art.precision, dest, status, meta)
 
 
 def _reasons(gates: dict) -> list[str]:
+    out = [f"structure: {p}" for p in (gates.get("structure") or {}).get("problems", [])]
+    out += _numeric_reasons(gates.get("parity"), gates.get("accuracy"))
+    ref = gates.get("torch_reference") or {}
+    out += [f"torch reference graph (not the artifact): {r}" for r in _numeric_reasons(ref.get("parity"), ref.get("accuracy"))]
+    return out
+
+
+def _numeric_reasons(par: dict | None, acc: dict | None) -> list[str]:
     out = []
-    par, acc = gates.get("parity"), gates.get("accuracy")
     if par and not par["passed"]:
         out.append(f"parity: max diff {par['max_abs_diff']:.3g}, argmax agreement {par['argmax_agreement']:.3f}, "
                    f"mean probability change {par['mean_prob_diff']:.4f}, "

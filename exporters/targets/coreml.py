@@ -13,15 +13,19 @@ Precisions:
 - ``int8-weights``: the fp16 model with int8 per-channel weights
   (``coremltools.optimize.coreml.linear_quantize_weights``); compute stays fp16.
 
-CoreML cannot run on Linux: ``runner`` raises there, and ``Artifact.reference`` is the torch
-module with the artifact's numerics (the converted PT2E graph for int8, the float model
-otherwise) so parity gates can check those numerics in torch. ``inspect`` reads the saved
-spec: I/O, ops by type and output dtype, quantize/dequantize ops and weight bytes by dtype.
+CoreML cannot run on Linux: ``runner`` raises there, so the artifact's numerics stay
+unverified off macOS. What Linux can check for real is the saved program: ``check_structure``
+compares its I/O and its op, weight and per-linear census with the precision asked for.
+``Artifact.reference`` is set only where a torch graph with the artifact's quantization exists
+(the converted PT2E graph for int8); it is not the artifact, so it can reject but never pass.
+``inspect`` reads the saved spec: I/O, ops by type and output dtype, quantize/dequantize ops
+and weight bytes by dtype.
 """
 
 from __future__ import annotations
 
 import platform
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -91,7 +95,9 @@ class CoreMLExporter(Exporter):
                                "fp16 compute between them", "calibration_examples": len(req.calibration),
                      "float_modules": list(req.float_modules), "minimum_deployment_target": "iOS17"}
         else:
-            reference, to_export = model, model
+            # no torch graph has fp16 / coremltools-int8 weight numerics: comparing the source
+            # model with itself would prove nothing
+            reference, to_export = None, model
             precision = "fp16" if req.quantize == "none" else "int8-weights"
             quant = {"scheme": "none (fp16 compute)"} if req.quantize == "none" else {
                 "scheme": "int8 weights only (coremltools linear_quantize_weights, linear_symmetric, per-channel); "
@@ -126,7 +132,8 @@ class CoreMLExporter(Exporter):
         mlmodel.user_defined_metadata["edgebert.precision"] = precision
         path = req.out_dir / f"model{self.suffix}"
         mlmodel.save(str(path))
-        notes.append("CoreML runs only on macOS/iOS: numerics are checked here on Artifact.reference (torch)")
+        notes.append("CoreML runs only on macOS/iOS: elsewhere only its structure (I/O, op and weight census) "
+                     "is checked and its numerics are unverified")
         return Artifact(
             target=self.target, path=path, precision=precision,
             inputs=[TensorSpec(n, "int32", [1, seq]) for n in INPUT_NAMES],
@@ -153,7 +160,8 @@ class CoreMLExporter(Exporter):
     def runner(self, artifact: Artifact):
         if platform.system() != "Darwin":
             raise ExportError("CoreML models run only on macOS/iOS",
-                              "check numerics on Artifact.reference here, or run on a Mac")
+                              "here only its structure (I/O, op and weight census) is checked; run it on a Mac "
+                              "to check its numerics")
         import coremltools as ct
 
         mlmodel = ct.models.MLModel(str(artifact.path))
@@ -167,6 +175,17 @@ class CoreMLExporter(Exporter):
 
     def inspect(self, artifact: Artifact) -> dict[str, Any]:
         return mlpackage_census(artifact.path)
+
+    def check_structure(self, artifact: Artifact) -> dict[str, Any]:
+        """What can be verified without running Core ML: the saved program against the request."""
+        census, linears = mlpackage_census(artifact.path), linear_census(artifact.path)
+        problems = structure_problems(census, linears, artifact)
+        return {"passed": not problems, "problems": problems,
+                "checked": "saved ML Program spec: input/output names, dtypes and shapes; recorded precision; "
+                           "quantize/dequantize and constexpr weight ops; each linear's weight and input source",
+                "linears": {"total": len(linears),
+                            "int8_weights": sum(l["weight_op"] in _WEIGHT_DEQUANT for l in linears),
+                            "int8_inputs": sum(l["input_op"] == "dequantize" for l in linears)}}
 
 
 # --------------------------------------------------------------------------- inspect
@@ -214,16 +233,21 @@ def _feature(desc) -> dict[str, Any]:
             .get(dt, dt.lower()), "shape": [int(s) for s in arr.shape]}
 
 
-def mlpackage_census(path: str | Path) -> dict[str, Any]:
-    """Read a saved .mlpackage spec: I/O, op census by type/output dtype, weight bytes by dtype."""
+def _main(path: Path):
+    """(spec, main function, its block) of a saved .mlpackage, read without loading Core ML."""
     import coremltools as ct
 
-    path = Path(path)
     spec = ct.utils.load_spec(str(path))
     if spec.WhichOneof("Type") != "mlProgram":
         raise ExportError(f"{path.name} is not an ML Program", "re-export with edgebert")
     fn = spec.mlProgram.functions["main"]
-    block = fn.block_specializations[fn.opset]
+    return spec, fn, fn.block_specializations[fn.opset]
+
+
+def mlpackage_census(path: str | Path) -> dict[str, Any]:
+    """Read a saved .mlpackage spec: I/O, op census by type/output dtype, weight bytes by dtype."""
+    path = Path(path)
+    spec, fn, block = _main(path)
     ops: Counter[str] = Counter()
     by_dtype: Counter[str] = Counter()
     weights: Counter[str] = Counter()
@@ -280,3 +304,95 @@ def mlpackage_census(path: str | Path) -> dict[str, Any]:
         "package_bytes": size,
         "metadata": dict(spec.description.metadata.userDefined),
     }
+
+
+# --------------------------------------------------------------------------- structure gate
+
+_WEIGHT_DEQUANT = ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale")
+
+
+def linear_census(path: str | Path) -> list[dict[str, Any]]:
+    """Each linear op: the const naming its module, where its weight and input come from, its dtype.
+
+    A weight from ``const`` is stored as is (fp16); from a constexpr dequantize op it is int8 in
+    the file; an input from ``dequantize`` is an int8 activation."""
+    _, _, block = _main(Path(path))
+    producer = {out.name: op for op in _walk(block) for out in op.outputs}
+
+    def source(op, arg: str):
+        names = [b.name for b in op.inputs[arg].arguments if b.WhichOneof("binding") == "name"] if arg in op.inputs else []
+        return producer.get(names[0]) if names else None
+
+    rows = []
+    for op in _walk(block):
+        if op.type != "linear":
+            continue
+        w, x, b = source(op, "weight"), source(op, "x"), source(op, "bias")
+        wt = w.outputs[0].type.tensorType if w is not None else None
+        # torch.export names parameters p_<module>_...; the bias keeps it even when the weight is a
+        # PT2E dequantize op
+        named = b if b is not None and b.type == "const" else w
+        rows.append({"const": named.outputs[0].name if named is not None else "",
+                     "weight_op": w.type if w is not None else None,
+                     "weight_elements": int(np.prod([d.constant.size for d in wt.dimensions])) if wt else 0,
+                     "input_op": x.type if x is not None else None,
+                     "dtype": _mil_dtype(op.outputs[0].type.tensorType)})
+    return rows
+
+
+def _io(specs: list[dict]) -> str:
+    return ", ".join(f"{s['name']} {s['dtype']}{list(s['shape'])}" for s in specs) or "none"
+
+
+def structure_problems(census: dict[str, Any], linears: list[dict[str, Any]], artifact: Artifact) -> list[str]:
+    """Where the saved program contradicts the artifact's declared I/O and precision (empty: consistent)."""
+    problems = []
+    for kind, declared in (("inputs", artifact.inputs), ("outputs", artifact.outputs)):
+        want = [{"name": s.name, "dtype": s.dtype, "shape": list(s.shape)} for s in declared]
+        if census[kind] != want:
+            problems.append(f"{kind} are {_io(census[kind])}, expected {_io(want)}")
+    precision = artifact.precision
+    recorded = census["metadata"].get("edgebert.precision")
+    if recorded != precision:
+        problems.append(f"the program records precision {recorded}, the artifact claims {precision}")
+    if not linears:
+        return problems + ["the program has no linear ops: nothing confirms its precision"]
+    q = census["quant_ops"]
+    n_act, n_wq = q["quantize"] + q["dequantize"], sum(q[k] for k in _WEIGHT_DEQUANT)
+    skip = _const_prefixes((artifact.quantization or {}).get("float_modules") or [])
+    quantizable = [l for l in linears if not l["const"].lower().startswith(skip)]
+    leaked = [l for l in linears if l not in quantizable and l["weight_op"] in _WEIGHT_DEQUANT]
+
+    def first(rows):
+        return f" (first: {re.sub(r'^p_|_(weight|bias)(_.*)?$', '', rows[0]['const']) or 'unnamed'})"
+
+    if precision == "fp16":
+        if n_act or n_wq:
+            problems.append(f"fp16 was asked for but the program has {n_act} quantize/dequantize and {n_wq} int8 "
+                            "weight ops")
+        if census["weight_bytes"].get("int8") or census["weight_bytes"].get("uint8"):
+            problems.append("fp16 was asked for but the program stores int8 weights")
+        bad = [l for l in linears if l["weight_op"] != "const" or l["dtype"] != "fp16"]
+        if bad:
+            problems.append(f"{len(bad)} of {len(linears)} linears do not compute in fp16 from fp16 weights{first(bad)}")
+    elif precision == "int8-weights":
+        if n_act:
+            problems.append(f"int8-weights was asked for but the program quantizes activations ({n_act} "
+                            "quantize/dequantize ops)")
+        want = [l for l in quantizable if l["weight_elements"] > WEIGHT_THRESHOLD]
+        plain = [l for l in want if l["weight_op"] not in _WEIGHT_DEQUANT]
+        if plain:
+            problems.append(f"int8-weights was asked for but {len(plain)} of {len(want)} linears outside the float "
+                            f"modules keep fp16 weights{first(plain)}")
+    elif precision == "int8":
+        if not (q["quantize"] and q["dequantize"]):
+            problems.append("W8A8 (int8) was asked for but the program has no activation quantize/dequantize ops")
+        plain = [l for l in quantizable if l["weight_op"] not in _WEIGHT_DEQUANT or l["input_op"] != "dequantize"]
+        if plain:
+            problems.append(f"W8A8 (int8) was asked for but {len(plain)} of {len(quantizable)} linears outside the "
+                            f"float modules lack int8 weights or a dequantized int8 input{first(plain)}")
+    else:
+        problems.append(f"no structural rule for precision {precision}")
+    if leaked:
+        problems.append(f"{len(leaked)} linears of the float modules have int8 weights{first(leaked)}")
+    return problems

@@ -63,15 +63,19 @@ def register(app: typer.Typer) -> None:
                 f"{par['max_abs_diff']:.2g}" if par else "n/a here",
                 f"{par['argmax_agreement']:.3f}" if par else "n/a here",
                 f"{acc['artifact_accuracy']:.4f} / {acc['pytorch_accuracy']:.4f}" if acc else "n/a here",
-                "[green]passed[/]" if r.passed else "[red]rejected[/]",
+                {"passed": "[green]passed[/]", "unverified": "[yellow]unverified[/]"}.get(r.status, "[red]rejected[/]"),
             )
         out.print(t)
         for r in results:
             out.print(f"  {r.path.name}: {r.metadata['precision_report']['summary']}", highlight=False)
+            if r.status == "unverified":
+                g = r.metadata["gates"]
+                checked = "; checked here: the saved program's I/O and op/weight census" if g.get("structure") else ""
+                out.print(f"    UNVERIFIED: {g['unverified_because']}{checked}", highlight=False)
             if r.metadata["fallback_attempts"]:
                 out.print(f"    kept in float after int8 sensitivity fallback: "
                           f"{', '.join(r.metadata['float_modules'])}", highlight=False)
-        rejected = [r.path.name for r in results if not r.passed]
+        rejected = [r.path.name for r in results if r.status == "rejected"]
         if rejected:
             raise EdgebertError(f"{len(rejected)} bundle(s) failed their gates: {', '.join(rejected)}",
                                 "see rejected_because in their metadata.json; try --keep-float or a larger "

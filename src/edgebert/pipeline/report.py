@@ -48,7 +48,8 @@ def _artifact(role: str, rec: dict) -> dict[str, Any]:
         "accuracy": acc.get("artifact_accuracy"), "pytorch_accuracy": acc.get("pytorch_accuracy"),
         "accuracy_split": acc.get("split"), "accuracy_examples": acc.get("examples"),
         "parity": {k: par.get(k) for k in ("max_abs_diff", "argmax_agreement", "mean_prob_diff", "passed")} if par else None,
-        "verified_in": gates.get("verified_in"),
+        "verified_in": gates.get("verified_in"), "unverified_because": gates.get("unverified_because"),
+        "structure_checked": (gates.get("structure") or {}).get("passed"),
         "runs_as": (meta.get("precision_report") or {}).get("summary"),
         "float_modules": meta.get("float_modules") or [],
         "latency": {},
@@ -136,7 +137,7 @@ def _row(a: dict, device: str | None) -> list[str]:
     lat = a["latency"].get(device, {}) if device else {}
     v = a["vs_teacher"]
     par = a["parity"] or {}
-    gate = "passed" if a["status"] == "passed" else f"**{a['status']}**"
+    gate = {"passed": "passed", "unverified": "**unverified** (numerics not checked)"}.get(a["status"], f"**{a['status']}**")
     return [a["name"], a["runs_as"] or "–", _f(a["accuracy"], "{:.4f}"),
             _f(100 * v["accuracy_ratio"], "{:.1f}%") if "accuracy_ratio" in v else ("teacher" if a["role"] == "teacher" else "–"),
             _f(a["size_bytes"] / 1e6 if a["size_bytes"] else None), _f(v.get("size_ratio"), "{:.1f}x"),
@@ -213,9 +214,13 @@ def markdown(doc: dict, plots: dict[str, str]) -> str:
     lines += [f"Pareto front (accuracy vs size): {', '.join(doc['pareto'].get('size') or []) or '–'}", ""]
     if "size" in plots:
         lines += [f"![accuracy vs size]({plots['size']})", ""]
-    rej = [a for a in doc["artifacts"] if a["status"] != "passed"]
-    for a in rej:
-        lines += [f"- {a['name']} was rejected: {'; '.join(a['rejected_because']) or a['status']}"]
+    for a in doc["artifacts"]:
+        if a["status"] == "unverified":
+            lines += [f"- **{a['name']}: numerics NOT verified on this machine** ({a['unverified_because']}); no "
+                      f"accuracy or parity for it. Checked here: the saved program's inputs/outputs and op/weight "
+                      f"census{' (consistent with its precision)' if a['structure_checked'] else ''}."]
+        elif a["status"] != "passed":
+            lines += [f"- {a['name']} was rejected: {'; '.join(a['rejected_because']) or a['status']}"]
     steps = doc["steps"]
     lines += ["", f"Run folder `{doc['run_dir']}`; steps run: {len(steps.get('ran', []))}, skipped (inputs unchanged): "
               f"{len(steps.get('skipped', []))}; {steps.get('seconds')} s this time."]

@@ -3,7 +3,7 @@
 Rows are cumulative: teacher; 4-layer student with hard labels only; + logit KD;
 + TinyBERT intermediate losses; + GloVe augmentation; + LayerDrop and greedy layer
 selection (instead of a fixed layer choice); + 50% head pruning with recovery. Every row is
-one ``edgebert.compression.compress`` run (resumable: re-running skips finished rows), so
+one ``edgebert.compression.run_recipe`` run (resumable: re-running skips finished rows), so
 the numbers come from the same code users run.
 
 Teacher: ``edgebert.teacher.default_teacher()`` (all-MiniLM-L6-v2, mean pooling, head on
@@ -225,7 +225,7 @@ def main() -> None:
 
     import torch
 
-    from edgebert.compression.pipeline import REPORT_NAME, compress
+    from edgebert.compression.run_recipe import REPORT_NAME, compress
     from edgebert.compression.recipe import parse_recipe
     from edgebert.data.default import load_rotten_tomatoes
     from edgebert.teacher import default_teacher

@@ -85,6 +85,17 @@ def cpu_latency(model, seq_len: int, runs: int = 30, warmup: int = 5, threads: i
                          times[min(len(times) - 1, int(0.9 * len(times)))], statistics.fmean(times))
 
 
+def score(model, tokenizer, examples: list, label_names: list[str], split_name: str, *, max_seq_len: int,
+          batch_size: int = 64, description: str | None = None) -> SplitResult:
+    """Accuracy and macro-F1 of ``model`` on labelled ``examples``: the one evaluation of edgebert."""
+    enc = encode(tokenizer, examples, max_seq_len, label_names)
+    logits = run_batches(model, enc, batch_size=batch_size, description=description or f"evaluating {split_name}",
+                         show_progress=None if description else False)
+    pred = logits.argmax(1)
+    return SplitResult(split_name, len(examples), float((pred == enc.labels).float().mean()),
+                       macro_f1(pred, enc.labels, len(label_names)), enc.truncated)
+
+
 def evaluate(model_dir: str | Path, splits: Splits, split_names: list[str], *, max_seq_len: int = 128,
              batch_size: int = 64, latency_runs: int = 30) -> EvalReport:
     model_dir = Path(model_dir)
@@ -94,11 +105,8 @@ def evaluate(model_dir: str | Path, splits: Splits, split_names: list[str], *, m
     report = EvalReport(str(model_dir), labels, model.num_parameters(), model_size_bytes(model_dir), max_seq_len)
     for name in split_names:
         examples = splits.get(name)
-        enc = encode(tok, examples, max_seq_len, labels)
-        logits = run_batches(model, enc, batch_size=batch_size, description=f"evaluating {name} ({len(examples)})")
-        pred = logits.argmax(1)
-        report.splits.append(SplitResult(name, len(examples), float((pred == enc.labels).float().mean()),
-                                         macro_f1(pred, enc.labels, len(labels)), enc.truncated))
+        report.splits.append(score(model, tok, examples, labels, name, max_seq_len=max_seq_len, batch_size=batch_size,
+                                   description=f"evaluating {name} ({len(examples)})"))
     if latency_runs > 0:
         report.latency = cpu_latency(model, max_seq_len, runs=latency_runs)
     return report

@@ -1,6 +1,5 @@
 """TinyBERT augmentation: GloVe neighbours, optional MLM route, teacher-only labels, caching."""
 
-import importlib.util
 
 import pytest
 import torch
@@ -59,7 +58,6 @@ def rc_words():
 
 
 def test_mlm_route_with_a_masked_lm(tmp_path, glove_dir):
-    from pathlib import Path
 
     from transformers import BertConfig, BertForMaskedLM
 

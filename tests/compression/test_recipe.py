@@ -3,7 +3,7 @@
 import pytest
 
 from edgebert.compression.recipe import load_recipe, parse_recipe, shipped_recipes
-from edgebert.compression.stages import DistillStage, LayerDropStage, PruneHeadsStage
+from edgebert.compression.stage_configs import DistillStage, LayerDropStage, PruneHeadsStage
 from edgebert.errors import EdgebertError
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from edgebert.compression.student import StudentSpec, copy_layers, init_student
-from edgebert.compression.teachers import load_teacher
+from edgebert.compression.teacher_model import load_teacher
 from edgebert.errors import EdgebertError
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from builders import tiny_vocab_ids
-from edgebert.compression.pipeline import REPORT_NAME, compress
+from edgebert.compression.run_recipe import REPORT_NAME, compress
 from edgebert.compression.recipe import parse_recipe
 from edgebert.compression.vocab_trim import SPECIALS, is_single_char, trim
 from edgebert.data import Example, encode, load_tokenizer
@@ -127,7 +127,7 @@ def test_resumed_run_reads_the_trimmed_tokenizer_from_the_done_stage(trimmed_stu
 
     from safetensors.torch import load_file
 
-    from edgebert.compression.pipeline import WORK_NAME
+    from edgebert.compression.run_recipe import WORK_NAME
 
     doc = {**BASE, "stages": [{"type": "distill", "phase": "prediction", "epochs": 1}, {"type": "trim_vocab"}]}
     out = tmp_path / "s"

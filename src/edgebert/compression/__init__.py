@@ -13,7 +13,7 @@ __all__ = ["compress", "load_recipe", "parse_recipe", "shipped_recipes", "Recipe
 
 def __getattr__(name: str):
     if name == "compress":
-        from .pipeline import compress
+        from .run_recipe import compress
 
         return compress
     if name in ("load_recipe", "parse_recipe", "shipped_recipes", "Recipe"):

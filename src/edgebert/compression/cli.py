@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         On several GPUs: accelerate launch -m edgebert compress ... (same options).
         """
         from ..errors import EdgebertError
-        from .pipeline import REPORT_NAME, compress as run_compress
+        from .run_recipe import REPORT_NAME, compress as run_compress
         from .recipe import load_recipe
 
         for name, value in (("--max-steps", max_steps), ("--max-train-examples", max_train_examples),
@@ -84,7 +84,7 @@ def _data(teacher: Optional[Path], data: Optional[Path], text_col, pair_col, lab
 
     label_names = None
     if teacher is not None:
-        from .teachers import load_teacher
+        from .teacher_model import load_teacher
 
         t = load_teacher(teacher)
         label_names = t.label_names

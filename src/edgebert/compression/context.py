@@ -15,8 +15,9 @@ import torch
 
 from ..data import Encoded, encode
 from ..data.examples import Example, examples_hash
-from ..inference import length_sorted_batches
-from .teachers import Teacher
+from ..disk_cache import cached_tensor
+from ..inference import run_batches
+from .teacher_model import Teacher
 
 IGNORE = -100  # label of augmented / unlabelled text: never trained against gold labels
 
@@ -100,20 +101,11 @@ class Context:
         return self._cache["dev"]
 
     def teacher_logits(self, data: TrainSet) -> torch.Tensor:
-        """Soft labels for every training example, computed once per training set (teacher is frozen).
-
-        Memoised across runs in one process too (the benchmark runs several recipes on the
-        same data), keyed by the teacher's weight files, the examples and max_seq_len.
-        """
-        key = (teacher_stamp(self.teacher.path), data.key, self.max_seq_len)
-        if key not in _LOGITS_MEMO:
-            if len(_LOGITS_MEMO) >= 4:
-                _LOGITS_MEMO.pop(next(iter(_LOGITS_MEMO)))
-            _LOGITS_MEMO[key] = logits_of(self.teacher.model, data.teacher, self.eval_batch_size)
-        return _LOGITS_MEMO[key]
-
-
-_LOGITS_MEMO: dict[tuple, torch.Tensor] = {}
+        """Soft labels for every training example, computed once per teacher, training set and
+        length and kept on disk (the teacher is frozen): a recipe sweep or a re-run reuses them."""
+        return cached_tensor("teacher-logits", [teacher_stamp(self.teacher.path), data.key, str(self.max_seq_len)],
+                             lambda: run_batches(self.teacher.model, data.teacher, batch_size=self.eval_batch_size,
+                                                 show_progress=False))
 
 
 def teacher_stamp(path: Path) -> str:
@@ -122,25 +114,6 @@ def teacher_stamp(path: Path) -> str:
     return f"{Path(path).resolve()}|" + "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
 
 
-@torch.inference_mode()
-def logits_of(model, enc: Encoded, batch_size: int = 64, layer_keep: list[bool] | None = None) -> torch.Tensor:
-    """Eval-mode logits in the original order, on whatever device the model lives on."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = None
-    for idx in length_sorted_batches(enc, batch_size):
-        width = max(1, int(enc.attention_mask[idx].sum(1).max()))
-        b = {k: v[:, :width].to(device) for k, v in enc.batch(idx).items()}
-        kw = {"layer_keep": layer_keep} if layer_keep is not None else {}
-        value = model.forward_features(**b, **kw).logits.float().cpu()
-        if out is None:
-            out = torch.empty(len(enc), value.shape[-1])
-        out[idx] = value
-    model.train(was_training)
-    assert out is not None
-    return out
-
-
 def accuracy(model, enc: Encoded, batch_size: int = 64) -> float:
-    return float((logits_of(model, enc, batch_size).argmax(1) == enc.labels).float().mean())
+    return float((run_batches(model, enc, batch_size=batch_size, show_progress=False).argmax(1) == enc.labels)
+                 .float().mean())

@@ -13,7 +13,7 @@ from ..data.encoding import Encoded
 from ..errors import EdgebertError
 from ..model import EdgeBertForSequenceClassification
 from ..progress import progress
-from .context import logits_of
+from ..inference import run_batches
 from .student import copy_layers
 
 METHODS = ("keep", "every_other", "greedy")
@@ -56,7 +56,8 @@ def greedy_selection(model: EdgeBertForSequenceClassification, dev: Encoded, tar
             best = None
             for layer in kept:
                 trial = [i in kept and i != layer for i in range(n)]
-                score = _score(logits_of(model, dev, batch_size, trial), dev.labels)
+                score = _score(run_batches(model, dev, batch_size=batch_size, layer_keep=trial, show_progress=False),
+                               dev.labels)
                 bar.advance(task)
                 if best is None or score > best[0]:
                     best = (score, layer)

@@ -34,18 +34,13 @@ last, or a list of teacher layers; ``head_map`` is auto, average or provenance.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import EdgebertError
-from .stages import NESTED, STAGE_TYPES
+from ..yaml_config import build, mapping, read_yaml, shipped_yaml, suggest
+from .stage_configs import STAGE_TYPES
 from .student import StudentSpec
 
 
@@ -73,43 +68,6 @@ class Recipe:
         return out
 
 
-def shipped_yaml(package: str) -> dict[str, str]:
-    """Name -> its whole description as one line, for the YAML files in ``package``/recipes."""
-    folder = resources.files(package) / "recipes"
-    out = {}
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            doc = yaml.safe_load(entry.read_text(encoding="utf-8")) or {}
-            out[entry.name[:-5]] = " ".join(str(doc.get("description") or "").split())
-    return out
-
-
-def read_yaml(spec: str | Path, package: str, kind: str) -> tuple[Any, str]:
-    """(document, source) from a YAML path or the name of a file shipped in ``package``/recipes."""
-    path = Path(spec).expanduser()
-    if path.is_file():
-        try:
-            text, source = path.read_text(encoding="utf-8"), str(path)
-        except UnicodeDecodeError as exc:
-            raise EdgebertError(f"{kind} {path} is not UTF-8 text (byte {exc.start})", f"save the {kind} as UTF-8") \
-                from None
-        except OSError as exc:
-            raise EdgebertError(f"cannot read {kind} {path}: {exc.strerror}", f"check the {kind} path") from None
-    else:
-        name = str(spec)[:-5] if str(spec).endswith(".yaml") else str(spec)
-        entry = resources.files(package) / "recipes" / f"{name}.yaml"
-        if "/" in name or not entry.is_file():
-            raise EdgebertError(f"{kind} '{spec}' is neither a file nor a shipped {kind}",
-                                f"pass a YAML path or one of: {', '.join(shipped_yaml(package))}")
-        text, source = entry.read_text(encoding="utf-8"), f"shipped:{name}"
-    try:
-        return yaml.safe_load(text), source
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise EdgebertError(f"{kind} {source} is not valid YAML{where}", "check indentation and colons") from None
-
-
 def shipped_recipes() -> dict[str, str]:
     return shipped_yaml("edgebert.compression")
 
@@ -128,18 +86,18 @@ def parse_recipe(doc: Any, source: str = "recipe") -> Recipe:
     recipe = build(Recipe, doc, "recipe", skip={"student", "stages", "source"})
     recipe.source = source
     if student_doc is not None:
-        recipe.student = build(StudentSpec, _mapping(student_doc, "recipe student"), "recipe student")
+        recipe.student = build(StudentSpec, mapping(student_doc, "recipe student"), "recipe student")
     recipe.student.validate()
     if not isinstance(stages_doc, list) or not stages_doc:
         raise EdgebertError("recipe: 'stages' must be a non-empty list", "e.g. stages: [{type: distill}]")
     for i, raw in enumerate(stages_doc, 1):
         where = f"recipe stage {i}"
-        raw = _mapping(raw, where)
+        raw = mapping(raw, where)
         kind = raw.pop("type", None)
         if kind is None:
             raise EdgebertError(f"{where}: missing 'type'", f"use one of {', '.join(STAGE_TYPES)}")
         if kind not in STAGE_TYPES:
-            raise EdgebertError(f"{where}: unknown type '{kind}'{_suggest(str(kind), STAGE_TYPES)}",
+            raise EdgebertError(f"{where}: unknown type '{kind}'{suggest(str(kind), STAGE_TYPES)}",
                                 f"use one of {', '.join(STAGE_TYPES)}")
         where = f"{where} ({kind})"
         stage = build(STAGE_TYPES[kind], raw, where)
@@ -165,103 +123,3 @@ def _positive_top(r: Recipe) -> None:
 
 
 DEFAULT_FRACTION = 0.1
-
-
-def _mapping(value: Any, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise EdgebertError(f"{where} must be a mapping of key: value, got {type(value).__name__}",
-                            "indent its keys under it")
-    return dict(value)
-
-
-def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def build(cls, raw: dict, where: str, skip: set[str] | frozenset = frozenset()):
-    """Instantiate dataclass ``cls`` from ``raw``, checking every key and value type."""
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in skip}
-    kwargs = {}
-    for key, value in raw.items():
-        if key not in fields:
-            raise EdgebertError(f"{where}: unknown key '{key}'{_suggest(str(key), fields)}",
-                                f"known keys: {', '.join(sorted(fields))}")
-        if key in NESTED and cls is not NESTED[key] and value is not None:
-            nested_where = f"{where} {key}"
-            nested = build(NESTED[key], _mapping(value, nested_where), nested_where)
-            kwargs[key] = nested
-            continue
-        kwargs[key] = _check(value, hints[key], where, key)
-    return cls(**kwargs)
-
-
-def _type_name(hint) -> str:
-    names = {int: "an integer", float: "a number", bool: "true/false", str: "a string", dict: "a mapping"}
-    if hint in names:
-        return names[hint]
-    origin = typing.get_origin(hint)
-    if origin is list:
-        (arg,) = typing.get_args(hint) or (Any,)
-        return f"a list of {_type_name(arg).split(' ', 1)[-1]}s"
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(hint) if a is not type(None))
-    return getattr(hint, "__name__", str(hint))
-
-
-def _check(value: Any, hint, where: str, key: str):
-    ok, converted = _coerce(value, hint)
-    if not ok:
-        raise EdgebertError(f"{where}: '{key}' must be {_type_name(hint)}, got {value!r}",
-                            f"fix '{key}' in the recipe")
-    return converted
-
-
-def _coerce(value: Any, hint) -> tuple[bool, Any]:
-    origin = typing.get_origin(hint)
-    if hint is Any:
-        return True, value
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(hint):
-            if arg is type(None):
-                if value is None:
-                    return True, None
-                continue
-            ok, v = _coerce(value, arg)
-            if ok:
-                return True, v
-        return False, None
-    if origin is list:
-        (arg,) = typing.get_args(hint) or (Any,)
-        if not isinstance(value, list):
-            return False, None
-        out = []
-        for item in value:
-            ok, v = _coerce(item, arg)
-            if not ok:
-                return False, None
-            out.append(v)
-        return True, out
-    if hint is bool:
-        return isinstance(value, bool), value
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if hint is float:
-        if isinstance(value, bool):
-            return False, None
-        if isinstance(value, (int, float)):
-            return True, float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "5e-5" as a string
-            try:
-                return True, float(value)
-            except ValueError:
-                return False, None
-        return False, None
-    if hint is str:
-        return isinstance(value, str), value
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return False, None
-    if hint is dict or origin is dict:
-        return isinstance(value, dict), value
-    return isinstance(value, hint), value

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import CheckpointError, EdgebertError
 from ..model import EdgeBertConfig, EdgeBertForSequenceClassification, load_model
-from .teachers import Teacher
+from .teacher_model import Teacher
 
 INITS = ("teacher", "teacher_layers", "checkpoint", "random")
 

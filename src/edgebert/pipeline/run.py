@@ -119,7 +119,7 @@ class _Runner:
 
 def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: bool = False) -> RunResult:
     """Run (or resume) ``spec``; returns where the report is."""
-    from ..compression.pipeline import check_recipe, compress
+    from ..compression.run_recipe import check_recipe, compress
     from ..exporters.pipeline import ExportOptions, export_model
     from .report import write_report
 

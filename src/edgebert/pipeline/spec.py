@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..compression.recipe import Recipe, _mapping, _suggest, build, load_recipe, parse_recipe, read_yaml, shipped_yaml
+from ..compression.recipe import Recipe, load_recipe, parse_recipe
+from ..yaml_config import build, mapping, read_yaml, shipped_yaml, suggest
 from ..errors import EdgebertError
 
 PRECISIONS = ("int8", "int8-dynamic", "int8-weights", "none", "fp32")
@@ -108,14 +109,14 @@ def parse_run_spec(doc: Any, source: str = "run recipe") -> RunSpec:
     known = [f.name for f in dataclasses.fields(RunSpec) if f.name != "source"]
     for key in doc:
         if key not in known:
-            raise EdgebertError(f"run recipe: unknown key '{key}'{_suggest(str(key), known)}",
+            raise EdgebertError(f"run recipe: unknown key '{key}'{suggest(str(key), known)}",
                                 f"known keys: {', '.join(sorted(known))}")
     parts = {k: doc.pop(k, None) for k in ("compress", "export", "bench")}
     spec = build(RunSpec, doc, "run recipe", skip={"compress", "export", "bench", "source"})
     spec.source = source
     for key, cls in (("compress", CompressSpec), ("export", ExportSpec), ("bench", BenchSpec)):
         if parts[key] is not None:
-            setattr(spec, key, build(cls, _mapping(parts[key], f"run recipe {key}"), f"run recipe {key}"))
+            setattr(spec, key, build(cls, mapping(parts[key], f"run recipe {key}"), f"run recipe {key}"))
     validate(spec)
     return spec
 

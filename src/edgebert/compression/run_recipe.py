@@ -1,5 +1,9 @@
 """``compress()``: run a recipe from teacher to a saved, evaluated student.
 
+Four steps, each a function: :func:`prepare` (every check and the data split, before any
+training), :func:`run_stages`, :func:`evaluate` (teacher and student on dev and test) and
+:func:`publish` (the checkpoint and ``compress_report.json``, written atomically).
+
 Work in progress lives in ``OUT/.work``: one folder per stage with its training
 checkpoints, and, once the stage is done, its resulting model and report. Re-running the
 same command skips finished stages and resumes the running one from its last checkpoint;
@@ -22,23 +26,24 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..data import Splits, encode, load_tokenizer, split
+from ..data import Splits, load_tokenizer, split
 from ..data.examples import Example, LabelledData, examples_hash
 from ..errors import DataError, EdgebertError
-from ..evaluation import cpu_latency, macro_f1
+from ..disk_cache import cached_json
+from ..evaluation import cpu_latency, score
 from ..fsutil import atomic_write_json, check_output_dir, output_dir, sha256_text
 from ..model import load_checkpoint, model_size_bytes, save_checkpoint
 from ..progress import console
 from .augment import read_examples
-from .context import Context, accuracy, logits_of, teacher_stamp
+from .context import Context, accuracy, teacher_stamp
 from .recipe import DEFAULT_FRACTION, Recipe, load_recipe
-from .stages import RUNNERS, StageRun, preflight
+from .stage_configs import preflight
+from .stage_runners import RUNNERS, StageRun
 from .student import init_student, student_depth
-from .teachers import Teacher, load_teacher, same_tokenizer
+from .teacher_model import Teacher, load_teacher, same_tokenizer
 from .trainer import is_main_process, mix_seed, wait_for_everyone
 
 REPORT_NAME = "compress_report.json"
-_TEACHER_EVAL: dict[tuple, dict] = {}
 WORK_NAME = ".work"
 
 
@@ -74,10 +79,9 @@ def _fingerprint(recipe: Recipe, teacher: Teacher, data: LabelledData, max_steps
 
 
 def _eval(model, tok, examples: list[Example], label_names: list[str], max_seq_len: int, bs: int) -> dict[str, Any]:
-    enc = encode(tok, examples, max_seq_len, label_names)
-    pred = logits_of(model, enc, bs).argmax(1)
-    return {"examples": len(examples), "accuracy": round(float((pred == enc.labels).float().mean()), 4),
-            "macro_f1": round(macro_f1(pred, enc.labels, len(label_names)), 4), "truncated": enc.truncated}
+    s = score(model, tok, examples, label_names, "", max_seq_len=max_seq_len, batch_size=bs)
+    return {"examples": s.examples, "accuracy": round(s.accuracy, 4), "macro_f1": round(s.macro_f1, 4),
+            "truncated": s.truncated}
 
 
 def _latency(model, seq_len: int, runs: int) -> dict | None:
@@ -121,12 +125,46 @@ def _shape(model) -> dict[str, Any]:
             "parameters": model.num_parameters()}
 
 
-def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str | Path, out: str | Path, *,
-             max_steps: int | None = None, max_train_examples: int | None = None, seed: int | None = None,
-             checkpoint_every: int | None = None, latency_runs: int = 20, keep_work: bool = False,
-             fresh: bool = False) -> dict[str, Any]:
-    """Run ``recipe`` and write the student + ``compress_report.json`` to ``out``; returns the report."""
-    t_start = time.time()
+@dataclasses.dataclass
+class Plan:
+    """Everything :func:`prepare` checked and decided, before any training."""
+
+    recipe: Recipe
+    teacher: Teacher
+    data: LabelledData
+    parts: Splits
+    train: list[Example]
+    split: dict[str, Any]
+    max_seq_len: int
+    student: torch.nn.Module
+    tok_dir: Path
+    tokenizer: Any
+    teacher_tokenizer: Any
+    shared_tokens: bool
+    out: Path
+    max_steps: int | None
+
+    @property
+    def work(self) -> Path:
+        return self.out / WORK_NAME
+
+
+@dataclasses.dataclass
+class Stages:
+    """What :func:`run_stages` produced."""
+
+    student: torch.nn.Module
+    reports: list[dict]
+    ctx: Context
+    tok_dir: Path
+    tokenizer: Any
+    resumed: bool
+
+
+def prepare(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str | Path, out: str | Path, *,
+            max_steps: int | None = None, max_train_examples: int | None = None, seed: int | None = None,
+            checkpoint_every: int | None = None) -> Plan:
+    """Load, check and split: every mistake in the inputs fails here, in seconds."""
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     recipe = dataclasses.replace(recipe, stages=list(recipe.stages))
     if seed is not None:
@@ -144,11 +182,11 @@ def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str |
     data = _labels(data, teacher)
     split_cfg = _split_settings(teacher, recipe)
     parts: Splits = split(data, split_cfg["dev_fraction"], split_cfg["test_fraction"], split_cfg["seed"])
-    train, dev, test = parts.get("train"), parts.get("dev"), parts.get("test")
+    train = parts.get("train")
+    parts.get("dev"), parts.get("test")  # both must be non-empty
     if recipe.max_train_examples and len(train) > recipe.max_train_examples:
         train = random.Random(recipe.seed).sample(train, recipe.max_train_examples)
     max_seq_len = recipe.max_seq_len or teacher.recorded_max_seq_len() or 128
-
     student, tok_dir = init_student(recipe.student, teacher, recipe.seed)
     preflight(recipe.stages, student.num_layers, teacher.num_layers)
     limit = min(student.config.max_position_embeddings, teacher.max_positions)
@@ -158,37 +196,45 @@ def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str |
     tok = load_tokenizer(tok_dir)
     t_tok = tok if Path(tok_dir) == teacher.path else load_tokenizer(teacher.path)
     shared = same_tokenizer(tok, t_tok)
-    t_tok = tok if shared else t_tok
+    return Plan(recipe, teacher, data, parts, train, split_cfg, max_seq_len, student, Path(tok_dir), tok,
+                tok if shared else t_tok, shared, out, max_steps)
 
-    main = is_main_process()
-    work = out / WORK_NAME
-    fp = _fingerprint(recipe, teacher, data, max_steps)
+
+def _open_work(plan: Plan, fresh: bool) -> bool:
+    """Resume the unfinished run in OUT/.work if its settings match; True when resuming."""
+    work = plan.work
+    fp = _fingerprint(plan.recipe, plan.teacher, plan.data, plan.max_steps)
     fp_file = work / "fingerprint.json"
-    resumed = False
-    if main:
-        _recover_stash(out)
-        if work.exists() and (fresh or not fp_file.exists()
-                              or json.loads(fp_file.read_text()).get("fingerprint") != fp):
-            if not fresh:
-                console.print(f"[yellow]settings changed since the unfinished run in {work}: starting over[/]")
-            shutil.rmtree(work)
-        resumed = work.exists()
-        if resumed:
-            console.print(f"resuming the unfinished run in {work}")
-        atomic_write_json(fp_file, {"fingerprint": fp, "recipe": recipe.source})
-    wait_for_everyone()
+    _recover_stash(plan.out)
+    if work.exists() and (fresh or not fp_file.exists() or json.loads(fp_file.read_text()).get("fingerprint") != fp):
+        if not fresh:
+            console.print(f"[yellow]settings changed since the unfinished run in {work}: starting over[/]")
+        shutil.rmtree(work)
+    resumed = work.exists()
+    if resumed:
+        console.print(f"resuming the unfinished run in {work}")
+    atomic_write_json(fp_file, {"fingerprint": fp, "recipe": plan.recipe.source})
+    return resumed
 
-    ctx = Context(teacher=teacher, tokenizer=tok, teacher_tokenizer=t_tok, shared_tokens=shared,
-                  label_names=list(teacher.label_names), train=train, dev=dev, max_seq_len=max_seq_len,
-                  seed=recipe.seed, batch_size=recipe.batch_size, eval_batch_size=recipe.eval_batch_size,
-                  checkpoint_every=recipe.checkpoint_every, work=work, max_steps=max_steps,
-                  tokenizer_dir=Path(tok_dir))
-    if not shared:
+
+def run_stages(plan: Plan, *, fresh: bool = False) -> Stages:
+    """Each stage in order; finished stages are read back, the running one resumes from its checkpoint."""
+    main = is_main_process()
+    resumed = _open_work(plan, fresh) if main else False
+    wait_for_everyone()
+    r, work = plan.recipe, plan.work
+    student, tok_dir, tok = plan.student, plan.tok_dir, plan.tokenizer
+    ctx = Context(teacher=plan.teacher, tokenizer=tok, teacher_tokenizer=plan.teacher_tokenizer,
+                  shared_tokens=plan.shared_tokens, label_names=list(plan.teacher.label_names), train=plan.train,
+                  dev=plan.parts.dev, max_seq_len=plan.max_seq_len, seed=r.seed, batch_size=r.batch_size,
+                  eval_batch_size=r.eval_batch_size, checkpoint_every=r.checkpoint_every, work=work,
+                  max_steps=plan.max_steps, tokenizer_dir=tok_dir)
+    if not plan.shared_tokens:
         ctx.note("the student's tokenizer differs from the teacher's: each side encodes the text itself; "
                  "only logit losses are possible")
     reports = []
-    n = len(recipe.stages)
-    for k, stage in enumerate(recipe.stages, 1):
+    n = len(r.stages)
+    for k, stage in enumerate(r.stages, 1):
         sdir = work / f"stage-{k}"
         done = sdir / "done.json"
         if done.exists():
@@ -206,7 +252,8 @@ def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str |
         label = f"stage {k}/{n} {stage.type}"
         console.print(f"[bold]{label}[/]")
         t0 = time.time()
-        run = StageRun(ctx, sdir, mix_seed(recipe.seed, k), label, extra={"test": test, "train_all": parts.train})
+        run = StageRun(ctx, sdir, mix_seed(r.seed, k), label,
+                       extra={"test": plan.parts.test, "train_all": plan.parts.train})
         student, info = RUNNERS[stage.type](stage, student, run)
         rep = {"stage": k, "type": stage.type, "config": dataclasses.asdict(stage), **info,
                "seconds": round(time.time() - t0, 2),
@@ -224,57 +271,72 @@ def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str |
                 shutil.rmtree(ckpt, ignore_errors=True)  # the stage is done: its training state is not needed
         wait_for_everyone()
         reports.append(rep)
+    return Stages(student, reports, ctx, Path(tok_dir), tok, resumed)
 
+
+def evaluate(plan: Plan, stages: Stages, latency_runs: int = 20) -> dict[str, Any]:
+    """Teacher and student on dev and test (the teacher's scores are cached on disk), and CPU latency."""
     console.print("evaluating teacher and student")
-    student = student.cpu().eval()
+    student = stages.student.cpu().eval()
+    teacher = plan.teacher
     teacher.model.cpu()
-    bs = recipe.eval_batch_size
-    t_key = (teacher_stamp(teacher.path), examples_hash(dev), examples_hash(test), max_seq_len)
-    if t_key not in _TEACHER_EVAL:  # the teacher's scores do not change between runs on the same data
-        _TEACHER_EVAL[t_key] = {name: _eval(teacher.model, t_tok, ex, ctx.label_names, max_seq_len, bs)
-                                for name, ex in (("dev", dev), ("test", test))}
-    t_eval = _TEACHER_EVAL[t_key]
-    s_eval = {name: _eval(student, tok, ex, ctx.label_names, max_seq_len, bs) for name, ex in (("dev", dev), ("test", test))}
-    t_lat, s_lat = _latency(teacher.model, max_seq_len, latency_runs), _latency(student, max_seq_len, latency_runs)
+    bs, labels, length = plan.recipe.eval_batch_size, stages.ctx.label_names, plan.max_seq_len
+    splits = (("dev", plan.parts.dev), ("test", plan.parts.test))
+    t_eval = cached_json("teacher-eval", [teacher_stamp(teacher.path), examples_hash(plan.parts.dev),
+                                          examples_hash(plan.parts.test), ",".join(labels), str(length)],
+                         lambda: {name: _eval(teacher.model, plan.teacher_tokenizer, ex, labels, length, bs)
+                                  for name, ex in splits})
+    s_eval = {name: _eval(student, stages.tokenizer, ex, labels, length, bs) for name, ex in splits}
+    return {"teacher": t_eval, "student": s_eval, "teacher_latency": _latency(teacher.model, length, latency_runs),
+            "student_latency": _latency(student, length, latency_runs)}
 
+
+def publish(plan: Plan, stages: Stages, scores: dict[str, Any], *, keep_work: bool = False,
+            seconds: float = 0.0) -> dict[str, Any]:
+    """Write the student checkpoint and compress_report.json to OUT (process 0 only)."""
+    recipe, teacher, data, out, work = plan.recipe, plan.teacher, plan.data, plan.out, plan.work
+    student, split_cfg = stages.student, plan.split
     prov = student.config.provenance
     prov["trained_head"] = True
-    prov["head_training"] = {"method": f"edgebert compress (recipe {recipe.name})", "max_seq_len": max_seq_len,
+    prov["head_training"] = {"method": f"edgebert compress (recipe {recipe.name})", "max_seq_len": plan.max_seq_len,
                              "data": data.source, "data_sha256": examples_hash(data.examples), "seed": split_cfg["seed"],
                              "dev_fraction": split_cfg["dev_fraction"], "test_fraction": split_cfg["test_fraction"],
                              "training_seed": recipe.seed}
     prov["compression"] = {"recipe": recipe.name, "recipe_source": recipe.source, "teacher": str(teacher.path),
                            "stages": [s.type for s in recipe.stages]}
-    if not main:  # process 0 writes the result; the others are done
+    if not is_main_process():  # process 0 writes the result; the others are done
         wait_for_everyone()
         return {}
     stash = _stash_path(out)
     if stash.exists():
         shutil.rmtree(stash)
-    tok_from = Path(tok_dir).resolve()
+    tok_from = stages.tok_dir.resolve()
     if work.resolve() in tok_from.parents:  # a trimmed tokenizer lives in the work folder, about to be stashed
         tok_from = stash / tok_from.relative_to(work.resolve())
     os.replace(work, stash)  # save_checkpoint replaces OUT atomically; keep the work beside it meanwhile
     save_checkpoint(student, out, tokenizer_from=tok_from)
+    t_eval, s_eval = scores["teacher"], scores["student"]
     report = {
         "edgebert_version": __version__,
         "recipe": {"name": recipe.name, "source": recipe.source, **recipe.to_dict()},
         "teacher": {"path": str(teacher.path), "kind": teacher.kind, "layers": teacher.num_layers,
                     "heads": teacher.heads, "parameters": teacher.num_parameters(),
-                    "size_bytes": teacher.size_bytes(), **t_eval, "latency": t_lat},
+                    "size_bytes": teacher.size_bytes(), **t_eval, "latency": scores["teacher_latency"]},
         "student": {"path": str(out), **_shape(student), "size_bytes": model_size_bytes(out), **s_eval,
-                    "latency": s_lat, "kept_layers": prov.get("kept_layers"), "kept_heads": prov.get("kept_heads")},
-        "data": {"source": data.source, "sha256": examples_hash(data.examples), "train_used": len(train),
-                 "train_available": len(parts.train), "dev": len(dev), "test": len(test),
-                 "augmented": len(ctx.augmented), "max_seq_len": max_seq_len, "split": split_cfg},
-        "max_steps_per_stage": max_steps,
-        "stages": reports,
-        "notes": ctx.notes,
-        "resumed": resumed,
-        "seconds": round(time.time() - t_start, 2),
+                    "latency": scores["student_latency"], "kept_layers": prov.get("kept_layers"),
+                    "kept_heads": prov.get("kept_heads")},
+        "data": {"source": data.source, "sha256": examples_hash(data.examples), "train_used": len(plan.train),
+                 "train_available": len(plan.parts.train), "dev": len(plan.parts.dev), "test": len(plan.parts.test),
+                 "augmented": len(stages.ctx.augmented), "max_seq_len": plan.max_seq_len, "split": split_cfg},
+        "max_steps_per_stage": plan.max_steps,
+        "stages": stages.reports,
+        "notes": stages.ctx.notes,
+        "resumed": stages.resumed,
+        "seconds": round(seconds, 2),
         "where": "host CPU (PyTorch eager)" if not torch.cuda.is_available() else "PyTorch eager",
     }
-    report["student"]["accuracy_vs_teacher_test"] = round(s_eval["test"]["accuracy"] / max(t_eval["test"]["accuracy"], 1e-9), 4)
+    report["student"]["accuracy_vs_teacher_test"] = round(
+        s_eval["test"]["accuracy"] / max(t_eval["test"]["accuracy"], 1e-9), 4)
     atomic_write_json(out / REPORT_NAME, report)
     if keep_work:
         os.replace(stash, out / WORK_NAME)
@@ -284,3 +346,16 @@ def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str |
     console.print(f"[green]student written to {out}[/]: test accuracy {s_eval['test']['accuracy']:.4f} "
                   f"(teacher {t_eval['test']['accuracy']:.4f}), {report['student']['parameters']:,} parameters")
     return report
+
+
+def compress(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str | Path, out: str | Path, *,
+             max_steps: int | None = None, max_train_examples: int | None = None, seed: int | None = None,
+             checkpoint_every: int | None = None, latency_runs: int = 20, keep_work: bool = False,
+             fresh: bool = False) -> dict[str, Any]:
+    """Run ``recipe`` and write the student + ``compress_report.json`` to ``out``; returns the report."""
+    t_start = time.time()
+    plan = prepare(teacher_dir, data, recipe, out, max_steps=max_steps, max_train_examples=max_train_examples,
+                   seed=seed, checkpoint_every=checkpoint_every)
+    stages = run_stages(plan, fresh=fresh)
+    scores = evaluate(plan, stages, latency_runs)
+    return publish(plan, stages, scores, keep_work=keep_work, seconds=time.time() - t_start)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgebert.compression.teachers import load_teacher
+from edgebert.compression.teacher_model import load_teacher
 from edgebert.errors import CheckpointError
 
 import builders as root

@@ -6,13 +6,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from edgebert.compression.pipeline import REPORT_NAME, compress
+from edgebert.compression.run_recipe import REPORT_NAME, compress
 from edgebert.compression.recipe import parse_recipe
 from edgebert.errors import EdgebertError
 from edgebert.model import load_model
@@ -79,7 +78,7 @@ def test_narrow_checkpoint_student_uses_projection(teacher_dir, labelled, tmp_pa
 def test_transformers_teacher_disables_attention_loss(tmp_path, labelled):
     from transformers import ElectraConfig, ElectraForSequenceClassification
 
-    from edgebert.compression.teachers import load_teacher
+    from edgebert.compression.teacher_model import load_teacher
 
     torch.manual_seed(0)
     cfg = ElectraConfig(vocab_size=101, embedding_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -121,7 +120,7 @@ def test_augmented_copies_get_teacher_labels_only(teacher_dir, labelled, tmp_pat
     monkeypatch.setenv("EDGEBERT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(aug.GloveNeighbours, "packaged", classmethod(lambda cls, limit: cls.from_folder(glove_dir)))
     seen = {}
-    import edgebert.compression.stages as stages
+    import edgebert.compression.stage_runners as stages
 
     real_fit = stages.fit
 
@@ -148,14 +147,14 @@ KILL_SCRIPT = """
 import json, sys, time
 import torch
 torch.set_num_threads(1)  # as in the test process, so both runs do identical arithmetic
-import edgebert.compression.stages as st
+import edgebert.compression.stage_runners as st
 real = st.batch_indices
 def slow(*a, **k):
     time.sleep(0.1)
     return real(*a, **k)
 st.batch_indices = slow
 from edgebert.data import Columns, load_labelled
-from edgebert.compression.pipeline import compress
+from edgebert.compression.run_recipe import compress
 from edgebert.compression.recipe import parse_recipe
 data = load_labelled(sys.argv[2], Columns(), label_names=["neg", "pos"])
 compress(sys.argv[3], data, parse_recipe(json.loads(sys.argv[1])), sys.argv[4], latency_runs=0)

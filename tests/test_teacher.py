@@ -4,7 +4,8 @@ import torch
 
 from edgebert.data import load_labelled, split
 from edgebert.model import load_model
-from edgebert.teacher import TeacherConfig, train_head
+from edgebert import teacher
+from edgebert.teacher import TeacherConfig, fold_standardisation, train_head
 
 
 def test_head_training_writes_a_teacher_that_learned_the_task(hf_encoder_dir, sentiment_csv, tmp_path):
@@ -22,12 +23,66 @@ def test_head_training_writes_a_teacher_that_learned_the_task(hf_encoder_dir, se
     assert doc["provenance"]["head_training"]["dev_accuracy"] == round(info["dev_accuracy"], 4)
 
 
-def test_folded_standardisation_matches_features(hf_encoder_dir, sentiment_csv, tmp_path):
-    """The head is fitted on standardised features, then folded into the linear layer."""
+def test_fold_equals_the_head_on_standardised_features():
+    """The exported model sees raw features, so the fold must reproduce head((x - mean) / std)."""
+    g = torch.Generator().manual_seed(0)
+    head = torch.nn.Linear(16, 3, dtype=torch.float64)  # float64: the check is on the algebra, not rounding
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(3, 16, generator=g))
+        head.bias.copy_(torch.randn(3, generator=g))
+    mean = torch.randn(16, generator=g, dtype=torch.float64) * 3
+    std = torch.rand(16, generator=g, dtype=torch.float64) * 2 + 0.05
+    raw = torch.randn(64, 16, generator=g, dtype=torch.float64) * std + mean
+    weight, bias = fold_standardisation(head, mean, std)
+    with torch.no_grad():
+        expected = head((raw - mean) / std)
+    assert (raw @ weight.T + bias - expected).abs().max().item() <= 1e-5
+
+
+def _bert_mean_pooled(model_dir, examples, seq_len):
+    """Mean-pooled last hidden states of the base encoder, by transformers (not edgebert)."""
+    from transformers import AutoTokenizer, BertModel
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    bert = BertModel.from_pretrained(str(model_dir)).eval()
+    enc = tok([e.text for e in examples], padding="max_length", truncation=True, max_length=seq_len,
+              return_tensors="pt")
+    with torch.no_grad():
+        hidden = bert(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+    return (hidden * mask).sum(1) / mask.sum(1), enc
+
+
+def test_saved_teacher_is_the_fitted_head_on_standardised_base_features(hf_encoder_dir, sentiment_csv, tmp_path,
+                                                                         monkeypatch):
+    """With finetune_epochs=0 the teacher is exactly: base encoder, mean pooling, the chosen
+    logistic-regression head on features standardised with the train split's statistics."""
+    fitted = {}
+    real_fit = teacher._fit_logreg
+
+    def recording_fit(x, y, num_labels, l2, seed):
+        fitted[l2] = real_fit(x, y, num_labels, l2, seed)
+        return fitted[l2]
+
+    monkeypatch.setattr(teacher, "_fit_logreg", recording_fit)
     data = load_labelled(sentiment_csv)
     parts = split(data)
-    train_head(hf_encoder_dir, data, tmp_path / "t", TeacherConfig(max_seq_len=16, finetune_epochs=0), parts)
+    info = train_head(hf_encoder_dir, data, tmp_path / "t", TeacherConfig(max_seq_len=16, finetune_epochs=0), parts)
+    head = fitted[info["l2"]]
+
+    train_feats, _ = _bert_mean_pooled(hf_encoder_dir, parts.get("train"), 16)
+    mean, std = train_feats.mean(0), train_feats.std(0)
+    feats, enc = _bert_mean_pooled(hf_encoder_dir, parts.get("test"), 16)
     model = load_model(tmp_path / "t")
+    with torch.no_grad():
+        expected = head((feats - mean) / std)
+        got = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+        unstandardised = head(feats)
+    assert (got - expected).abs().max().item() <= 1e-4
+    # the check has teeth: the standardisation moves these logits far beyond the tolerance
+    assert (unstandardised - expected).abs().max().item() > 0.1
+    assert expected.std(0).min().item() > 0.01  # the logits depend on the input
+
     base = load_model(hf_encoder_dir, label_names=["neg", "pos"], pooling="mean")
     # encoder untouched when finetune_epochs=0: only the classifier differs
     for (k, a), (_, b) in zip(model.state_dict().items(), base.state_dict().items()):

@@ -9,8 +9,10 @@ const { context, close } = await launchPhone();
 let out;
 try {
   const page = await context.newPage();
+  // everything the page reported as broken: uncaught exceptions and console.error (tests assert none)
   const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e}`));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(`console.error: ${m.text()}`); });
   await page.goto(url);
   if (mode === "demo") {
     await page.waitForSelector("#status[data-state=ready], #status[data-state=error]", { timeout });

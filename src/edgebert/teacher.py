@@ -88,6 +88,15 @@ def _fit_logreg(x: torch.Tensor, y: torch.Tensor, num_labels: int, l2: float, se
 
 
 @torch.no_grad()
+def fold_standardisation(head: torch.nn.Linear, mean: torch.Tensor, std: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of one linear layer on raw features equal to ``head((x - mean) / std)``,
+    so the saved (and exported) model needs no standardisation step."""
+    weight = head.weight / std
+    return weight, head.bias - (weight * mean).sum(1)
+
+
+@torch.no_grad()
 def _encode_pass(model, enc, start: int, batch_size: int, description: str):
     """One forward pass giving pooled features (original order) and, per length-sorted
     trimmed batch, the hidden states entering layer ``start`` for top-layer fine-tuning."""
@@ -173,11 +182,10 @@ def train_head(base: str | Path, data: LabelledData, out: str | Path, cfg: Teach
             best = (acc, l2, head)
     assert best is not None
     dev_acc, l2, head = best
-    # Fold the standardisation into the linear layer so the exported model sees raw features.
     with torch.no_grad():
-        w = head.weight / std
-        model.classifier.weight.copy_(w)
-        model.classifier.bias.copy_(head.bias - (w * mean).sum(1))
+        weight, bias = fold_standardisation(head, mean, std)
+        model.classifier.weight.copy_(weight)
+        model.classifier.bias.copy_(bias)
     _head_only_state = {k: v.clone() for k, v in model.state_dict().items()}
     method = "logistic regression on frozen mean-pooled features"
     if top > 0:

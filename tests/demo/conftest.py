@@ -25,10 +25,9 @@ def browser_ready() -> str | None:
 
 @pytest.fixture(scope="session")
 def need_browser():
+    """Skips without the browser (the repo-root conftest.py fails that skip in CI)."""
     why = browser_ready()
     if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser tests: {why}")
         pytest.skip(why)
 
 

@@ -37,13 +37,10 @@ def free_port() -> int:
 
 
 def need(tool: str, package: str) -> str:
-    """Skip locally when a Debian tool is missing; in CI (env CI set) that is a failure."""
+    """Skip when a Debian tool is missing (the repo-root conftest.py fails that skip in CI)."""
     path = shutil.which(tool)
     if path is None:
-        msg = f"{tool} not installed (apt-get install {package}; listed in .ci/apt-packages.txt)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+        pytest.skip(f"{tool} not installed (apt-get install {package}; listed in .ci/apt-packages.txt)")
     return path
 
 

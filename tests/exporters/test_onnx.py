@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from edgebert.exporters import ExportError, get_exporter
+from edgebert.exporters.gates import parity
 from edgebert.exporters.targets.onnx import nodes_in_modules
 
 NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -53,6 +54,64 @@ def test_int8_modes_quantize_matmuls_and_stay_close(mode, export_inputs, export_
     assert rep["quantized_matmuls"] > 0 and rep["int8_share"] > 0.5
 
 
+def _int8_weight_matmuls(path) -> dict[str, tuple[bool, tuple, tuple]]:
+    """MatMul/Gemm nodes whose weight is an int8 initializer read through DequantizeLinear (static
+    QDQ): name -> (activation also through DequantizeLinear, weight shape, weight scale shape).
+    QDQ nodes are named after tensors, not after the MatMul, so only the graph's wiring tells."""
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    inits = {i.name: i for i in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    found = {}
+    for node in graph.node:
+        if node.op_type not in ("MatMul", "Gemm"):
+            continue
+        act, weight = producer.get(node.input[0]), producer.get(node.input[1])
+        if weight is None or weight.op_type != "DequantizeLinear" or weight.input[0] not in inits:
+            continue
+        w = numpy_helper.to_array(inits[weight.input[0]])
+        if w.dtype == np.int8:
+            scale = numpy_helper.to_array(inits[weight.input[1]])
+            found[node.name] = (act is not None and act.op_type == "DequantizeLinear", w.shape, scale.shape)
+    return found
+
+
+def _linear_nodes(fp32_path, model) -> dict[str, torch.nn.Linear]:
+    """The MatMul/Gemm node of each nn.Linear in the exported float graph."""
+    ops = {n.name: n.op_type for n in onnx.load(str(fp32_path)).graph.node}
+    nodes = {}
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            (node,) = [n for n in nodes_in_modules(fp32_path, [name]) if ops[n] in ("MatMul", "Gemm")]
+            nodes[node] = module
+    return nodes
+
+
+def test_static_int8_puts_every_linear_in_qdq_and_keeps_the_answers(export_inputs, export_request):
+    model, batches = export_inputs
+    ex = get_exporter("onnx")
+    fp32 = ex.export(export_request("none"))
+    art = ex.export(export_request("int8", ["embeddings"]))
+    linears = _linear_nodes(fp32.path, model)
+    quantized = _int8_weight_matmuls(art.path)
+    assert len(linears) == 2 * 6 + 2 and set(quantized) == set(linears)  # q k v o ffn1 ffn2 per layer, pooler, head
+    for node, module in linears.items():
+        act_dq, w_shape, scale_shape = quantized[node]
+        assert act_dq, f"{node}: activation not quantized"
+        assert sorted(w_shape) == sorted(module.weight.shape) and scale_shape == (module.out_features,), node
+    assert art.path.stat().st_size < fp32.path.stat().st_size
+    # held out: calibration saw batches[:16]; the reference labels there are balanced
+    held_out = batches[16:]
+    got, ref = _run(ex, art, held_out), _torch(model, held_out)
+    counts = np.bincount(ref.argmax(1), minlength=2)
+    assert abs(int(counts[0]) - int(counts[1])) <= 1, counts
+    gate = parity(got, ref, ex.thresholds("int8"))
+    assert gate.passed, gate
+    assert gate.argmax_agreement >= ex.thresholds("int8").min_argmax_agreement
+    assert np.abs(got - ref).max() > 1e-4  # int8 numerics really run, not the float graph
+
+
 def test_float_modules_map_to_onnx_nodes(export_inputs, export_request):
     ex = get_exporter("onnx")
     fp32 = ex.export(export_request("none"))
@@ -90,3 +149,6 @@ def test_classifier_kept_float_really_stays_float(mode, export_request):
     quantized = ex.export(export_request(mode, ["embeddings"]))
     if mode == "int8-dynamic":
         assert quantized_nodes_from(quantized.path, head)
+    else:  # static QDQ nodes are named after tensors (quantized_nodes_from cannot see them): read the wiring
+        assert not set(head) & set(_int8_weight_matmuls(art.path))
+        assert set(head) <= set(_int8_weight_matmuls(quantized.path))

@@ -16,14 +16,36 @@ def _inputs(vocab: int, seed: int = 0):
     return ids, mask, types
 
 
-@pytest.mark.parametrize("act", ["gelu", "gelu_new", "relu"])
+ACTIVATIONS = ["gelu", "gelu_new", "relu"]
+
+
+def _sharpen(path) -> None:
+    """Make the activation show in the logits: at default init the FFN inputs sit near 0,
+    where exact and tanh GELU differ by ~1e-7 at the logits, so either passes for the other.
+    Biased to -1.5 (relative to GELU's value, the two differ most in its negative half) and
+    with the FFN output, pooler and head scaled up, they differ by ~3e-3 while fp32 parity
+    stays ~5e-7."""
+    from transformers import BertForSequenceClassification
+
+    hf = BertForSequenceClassification.from_pretrained(str(path))
+    with torch.no_grad():
+        for layer in hf.bert.encoder.layer:
+            layer.intermediate.dense.bias.fill_(-1.5)
+            layer.output.dense.weight.mul_(100)
+        hf.bert.pooler.dense.weight.mul_(10)
+        hf.classifier.weight.mul_(10)
+    hf.save_pretrained(str(path))
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
 def test_logits_match_transformers(tmp_path, act, make_bert):
+    import json
+
     from transformers import BertForSequenceClassification
 
     path = make_bert(tmp_path / "m", num_labels=3, layers=3)
+    _sharpen(path)
     cfg_file = path / "config.json"
-    import json
-
     cfg = json.loads(cfg_file.read_text())
     cfg["hidden_act"] = act
     cfg_file.write_text(json.dumps(cfg))
@@ -33,8 +55,13 @@ def test_logits_match_transformers(tmp_path, act, make_bert):
     with torch.no_grad():
         expected = hf(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
         got = ours(ids, mask, types)
+        others = {a: BertForSequenceClassification.from_pretrained(str(path), hidden_act=a).eval()(
+            input_ids=ids, attention_mask=mask, token_type_ids=types).logits for a in ACTIVATIONS if a != act}
     assert got.shape == expected.shape == (3, 3)
     assert (got - expected).abs().max().item() <= 1e-5
+    # the case has teeth: running any other activation moves the logits far beyond the tolerance
+    for other, logits in others.items():
+        assert (logits - expected).abs().max().item() > 1e-3, other
 
 
 def test_hidden_states_match_transformers(hf_bert_dir):

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgebert.quiet import quiet
+
 from .. import register_exporter
 from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, TensorSpec
 from ..pt2e import calibrate_and_convert, export_program, xnnpack_quantizer
@@ -47,12 +49,14 @@ class ExecuTorchExporter(Exporter):
         else:
             program = export_program(req.model, args)
         try:
-            lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-            census = graph_census(lowered)
-            et = lowered.to_executorch()
+            with quiet("ExecuTorch lowering") as log:
+                lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+                census = graph_census(lowered)
+                et = lowered.to_executorch()
         except Exception as exc:  # lowering errors name the offending op in their first line
             first = next((l for l in str(exc).splitlines() if l.strip()), type(exc).__name__)
-            raise ExportError(f"ExecuTorch lowering failed: {first[:300]}",
+            said = f"; ExecuTorch's last output: {log.tail()}" if log.text.strip() else ""
+            raise ExportError(f"ExecuTorch lowering failed: {first[:300]}{said}",
                               "an op is not supported by ExecuTorch/XNNPACK") from None
         path = req.out_dir / f"model{self.suffix}"
         path.write_bytes(et.buffer)
@@ -67,7 +71,8 @@ class ExecuTorchExporter(Exporter):
     def runner(self, artifact: Artifact):
         from executorch.runtime import Runtime
 
-        method = Runtime.get().load_program(str(artifact.path)).load_method("forward")
+        with quiet("the ExecuTorch runtime"):  # cpuinfo_utils.cpp probing /sys for the CPU model
+            method = Runtime.get().load_program(str(artifact.path)).load_method("forward")
 
         def run(input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
             ins = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)) for a in

@@ -8,8 +8,6 @@ quantized so LayerNorm, Softmax and embeddings stay float, as in the other targe
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import warnings
 from collections import Counter
@@ -18,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from edgebert.quiet import quiet
 
 from .. import register_exporter
 from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, TensorSpec
@@ -102,14 +102,15 @@ class OnnxExporter(Exporter):
         batch = torch.export.Dim("batch", min=1, max=1024)
         seq = torch.export.Dim("seq", min=2, max=max_pos)
         try:
-            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            with quiet("the ONNX exporter") as log, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 torch.onnx.export(model, args, str(fp32), dynamo=True, opset_version=OPSET, verbose=False,
                                   input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
                                   dynamic_shapes=({0: batch, 1: seq},) * 3, external_data=False)
         except Exception as exc:  # exporter failures name the op in the first line
             first = next((l for l in str(exc).splitlines() if l.strip()), type(exc).__name__)
-            raise ExportError(f"ONNX export failed: {first[:300]}", "an op has no ONNX translation") from None
+            said = f"; the exporter's last output: {log.tail()}" if log.text.strip() else ""
+            raise ExportError(f"ONNX export failed: {first[:300]}{said}", "an op has no ONNX translation") from None
         path = req.out_dir / f"model{self.suffix}"
         quant: dict[str, Any] = {"scheme": "none"}
         precision = "fp32"

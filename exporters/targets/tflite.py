@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgebert.quiet import quiet
+
 from .. import register_exporter
 from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, TensorSpec
 from ..pt2e import calibrate_and_convert
@@ -143,12 +145,14 @@ class TFLiteExporter(Exporter):
         to_convert.training = False  # not .eval(): an exported GraphModule refuses train()/eval()
         path = req.out_dir / f"model{self.suffix}"
         try:
-            edge = litert_torch.convert(to_convert, (), sample_kwargs=sample, quant_config=quant_config)
-            edge.export(str(path))
+            with quiet("LiteRT conversion") as log:
+                edge = litert_torch.convert(to_convert, (), sample_kwargs=sample, quant_config=quant_config)
+                edge.export(str(path))
         except ExportError:
             raise
         except Exception as exc:  # converter errors name the failing op in their first line
-            raise ExportError(f"LiteRT conversion failed: {_first_line(exc)}",
+            said = f"; the converter's last output: {log.tail()}" if log.text.strip() else ""
+            raise ExportError(f"LiteRT conversion failed: {_first_line(exc)}{said}",
                               "the model uses an op litert-torch cannot lower") from None
         out_dtype, oq = _output_quantization(path)
         if oq is not None:
@@ -176,6 +180,8 @@ class TFLiteExporter(Exporter):
         if missing:
             raise ExportError(f"{artifact.path.name} has no input(s) named {', '.join(missing)}",
                               "re-export the model with edgebert")
+        with quiet("the TFLite interpreter"):  # the first invoke announces "Created TensorFlow Lite XNNPACK delegate"
+            run_sig(**{n: np.zeros(d["shape"], d["dtype"]) for n, d in run_sig.get_input_details().items()})
         out_names = list(run_sig.get_output_details())
         out_name = OUTPUT_NAME if OUTPUT_NAME in out_names else out_names[0]
         oq = artifact.output_quantization

@@ -31,19 +31,35 @@ out = Console(width=None if sys.stdout.isatty() else 1000)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
 
 
-def _quiet_libraries() -> None:
-    """The export stacks print warnings a user cannot act on; keep the terminal readable."""
+def _quiet_libraries(verbose: bool = False) -> None:
+    """The export stacks print lines a user cannot act on; silence them at the source where a
+    library offers a switch (set before it is imported), and capture the rest (``edgebert.quiet``)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from . import quiet
+
+    if verbose or quiet.verbose():
+        os.environ[quiet.VERBOSE_ENV] = "1"  # read by edgebert.quiet wherever a library is called
+        return
+    for name, value in (
+        ("TRANSFORMERS_VERBOSITY", "error"),
+        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),  # transformers' "Writing model shards" bar
+        ("TQDM_DISABLE", "1"),  # tqdm bars of coremltools and others (read when tqdm is imported)
+        ("LITERT_TORCH_SHOW_PROGRESS", "n"),  # litert-torch's "(00:03) [START] LiteRT-Torch Convert" lines
+        ("TF_CPP_MIN_LOG_LEVEL", "2"),  # TensorFlow Lite converter INFO/WARNING lines
+        ("GLOG_minloglevel", "2"),
+    ):
+        os.environ.setdefault(name, value)
     import logging
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module="coremltools")
     for name in ("torchao", "torch.utils._pytree", "coremltools", "executorch", "torch.onnx", "onnxscript",
                  "onnxruntime", "root"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    quiet.quiet_imports()
 
 
 def user_errors(fn):
@@ -104,8 +120,10 @@ def _version_callback(value: bool) -> None:
 def root(
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
                                  help="Print the version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show everything the export libraries print "
+                                 "(hidden by default; a failing call's last lines go into its error)."),
 ) -> None:
-    _quiet_libraries()
+    _quiet_libraries(verbose)
 
 
 @app.command()

@@ -24,7 +24,7 @@ from . import get_transport
 from .base import DeviceError, DeviceTimeout, RunnerCrashed, Transport
 from .runners import FORMATS, PythonRunner, SCRIPT, select_runner
 from .settings import BenchSettings
-from .teacher import resolve_teachers
+from .teacher_bundle import resolve_teachers
 
 TIMEOUT_EXIT = 124  # `timeout`'s status when it killed the command
 

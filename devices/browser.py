@@ -143,7 +143,7 @@ def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_di
 
     from .bench import BenchReport, _plan, encode_sentence, host_reference, load_bundle, sanity
     from .report import write_report
-    from .teacher import resolve_teachers
+    from .teacher_bundle import resolve_teachers
 
     every = [*bundles, *teachers]
     check_browser(device, [load_bundle(b)["target"] for b in every], [Path(b).name for b in every])

@@ -19,7 +19,7 @@ def _f(v, fmt: str = "{:.2f}") -> str:
     return "–" if v is None else fmt.format(v)
 
 
-def _row(report, m) -> list[str]:
+def table_row(report, m) -> list[str]:
     r = m.result or {}
     lat = r.get("latency_ms", {})
     cmp = report.comparison(m)
@@ -51,7 +51,7 @@ def markdown(report) -> str:
               "(teacher: fp32, same target, same runner, same session). Accuracy: each bundle's gate on its "
               "held-out split (metadata.json).", ""]
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_row(report, m)) + " |" for m in report.measurements]
+    lines += ["| " + " | ".join(table_row(report, m)) + " |" for m in report.measurements]
     errs = [m for m in report.measurements if m.error]
     if errs:
         lines += [""] + [f"- {m.name}: {m.error}" for m in errs]

@@ -19,12 +19,12 @@ import numpy as np
 from .base import INPUT_NAMES, ExportError
 
 
-def _s(x) -> str:
+def as_text(x) -> str:
     return x.decode() if isinstance(x, (bytes, bytearray)) else str(x)
 
 
-def _tname(t) -> str:
-    return _s(t.name)
+def tensor_name(t) -> str:
+    return as_text(t.name)
 
 #
 # TFLite Model Metadata (tensorflow/tflite-support metadata_schema.fbs, file identifier
@@ -126,7 +126,7 @@ def write_metadata(tflite_path: str | Path, vocab_path: str | Path, labels_path:
         raise ExportError(f"{tflite_path.name} already has metadata", "write metadata into a fresh export")
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(raw))
     sg = model.subgraphs[0]
-    order = [_tensor_role(_tname(sg.tensors[i])) for i in sg.inputs]
+    order = [_tensor_role(tensor_name(sg.tensors[i])) for i in sg.inputs]
     if sorted(order) != sorted(INPUT_NAMES) or len(sg.outputs) != 1:
         raise ExportError(f"{tflite_path.name} does not have the inputs {', '.join(INPUT_NAMES)} and one output",
                           "metadata is written for edgebert classifier exports only")
@@ -138,7 +138,7 @@ def write_metadata(tflite_path: str | Path, vocab_path: str | Path, labels_path:
     entry = fb.MetadataT()
     entry.name = METADATA_NAME
     entry.buffer = len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if _s(m.name) != METADATA_NAME] + [entry]
+    model.metadata = [m for m in (model.metadata or []) if as_text(m.name) != METADATA_NAME] + [entry]
     out_path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
     # associated files: a zip archive appended after the flatbuffer ("a" mode appends to a non-zip file)
     with zipfile.ZipFile(out_path, "a", compression=zipfile.ZIP_STORED) as zf:
@@ -160,7 +160,7 @@ def _has_metadata(raw: bytes) -> bool:
     from ai_edge_litert import schema_py_generated as fb
 
     m = fb.Model.GetRootAs(raw, 0)
-    return any(_s(m.Metadata(i).Name()) == METADATA_NAME for i in range(m.MetadataLength()))
+    return any(as_text(m.Metadata(i).Name()) == METADATA_NAME for i in range(m.MetadataLength()))
 
 
 def read_metadata(tflite_path: str | Path) -> dict[str, Any]:
@@ -171,7 +171,7 @@ def read_metadata(tflite_path: str | Path) -> dict[str, Any]:
     raw = Path(tflite_path).read_bytes()
     m = fb.Model.GetRootAs(raw, 0)
     idx = next((m.Metadata(i).Buffer() for i in range(m.MetadataLength())
-                if _s(m.Metadata(i).Name()) == METADATA_NAME), None)
+                if as_text(m.Metadata(i).Name()) == METADATA_NAME), None)
     if idx is None:
         return {}
     buf = m.Buffers(idx)
@@ -187,7 +187,7 @@ def read_metadata(tflite_path: str | Path) -> dict[str, Any]:
 
     def string(t, slot):
         o = field(t, slot)
-        return _s(t.String(o + t.Pos)) if o else None
+        return as_text(t.String(o + t.Pos)) if o else None
 
     def byte(t, slot):
         o = field(t, slot)

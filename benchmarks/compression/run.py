@@ -6,7 +6,7 @@ selection (instead of a fixed layer choice); + 50% head pruning with recovery. E
 one ``edgebert.compression.run_recipe`` run (resumable: re-running skips finished rows), so
 the numbers come from the same code users run.
 
-Teacher: ``edgebert.teacher.default_teacher()`` (all-MiniLM-L6-v2, mean pooling, head on
+Teacher: ``edgebert.teacher_head.default_teacher()`` (all-MiniLM-L6-v2, mean pooling, head on
 Rotten Tomatoes). Data: the packaged Rotten Tomatoes snippets, the same seeded split as
 the teacher (dev and test are full, 1,275 each); training is subsampled (``--train-examples``)
 to fit about two hours on 2 CPU cores.
@@ -228,7 +228,7 @@ def main() -> None:
     from edgebert.compression.run_recipe import REPORT_NAME, compress
     from edgebert.compression.recipe import parse_recipe
     from edgebert.data.default import load_rotten_tomatoes
-    from edgebert.teacher import default_teacher
+    from edgebert.teacher_head import default_teacher
 
     t0 = time.time()
     load_start = ", ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -82,20 +82,22 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke settings: 3 runs, no minimum time, small gates")
     args = ap.parse_args(argv)
 
-    from edgebert.cli import _quiet_libraries, resolve_model_and_data
+    from edgebert.inputs import resolve
+    from edgebert.quiet import quiet_libraries
     from edgebert.devices.bench import run_bench
     from edgebert.devices.report import markdown, plot_png
     from edgebert.devices.settings import BenchSettings
     from edgebert.errors import EdgebertError
     from edgebert.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 
-    _quiet_libraries()
+    quiet_libraries()
     if args.quick:
         args.runs, args.min_seconds, args.warmup = 3, 0.0, 1
         args.calib_size, args.eval_limit = min(args.calib_size, 16), args.eval_limit or 32
     t0 = time.time()
     try:
-        teacher_dir, _, data = resolve_model_and_data(args.model, args.data)
+        inputs = resolve(args.model, args.data)
+        teacher_dir, data = inputs.model_dir, inputs.data
         targets = [t.strip() for t in args.targets.split(",") if t.strip()]
         models = {"teacher": teacher_dir, **{f"student{i or ''}": Path(s) for i, s in enumerate(args.student)}}
         bundles, teachers = [], []

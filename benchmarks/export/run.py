@@ -92,15 +92,15 @@ def main() -> None:
     ap.add_argument("--fresh", action="store_true", help="re-export even where a bundle from this checkpoint exists")
     args = ap.parse_args()
 
-    from edgebert.cli import _quiet_libraries
+    from edgebert.quiet import quiet_libraries
 
-    _quiet_libraries()
+    quiet_libraries()
     from edgebert.data import load_labelled
     from edgebert.data.default import load_rotten_tomatoes
     from edgebert.exporters.bundle import read_bundle
     from edgebert.exporters.pipeline import ExportOptions, export_model
     from edgebert.model import load_model, weights_sha256
-    from edgebert.teacher import default_teacher
+    from edgebert.teacher_head import default_teacher
 
     model_dir = args.model or default_teacher()
     model = load_model(model_dir)

@@ -14,6 +14,7 @@ import secrets
 import shutil
 import subprocess
 import time
+from typing import Callable
 from pathlib import Path
 
 from .. import register_transport
@@ -125,6 +126,33 @@ class AdbTransport(Transport):
             raise DeviceError(f"{len(specs)} adb devices connected ({', '.join(s[4:] for s in specs)})",
                               "pick one with --device adb:SERIAL")
         return specs[0][4:]
+
+    # ---- the phone's browser (edgebert demo --adb)
+    def _checked(self, *args: str, check: bool = True) -> None:
+        proc = self._adb(list(args), timeout=30)
+        # `am start` reports some failures (no browser, bad intent) on stdout with exit status 0
+        if check and (proc.returncode != 0 or "Error:" in proc.stdout):
+            lines = [ln for ln in (proc.stderr + proc.stdout).strip().splitlines() if ln.strip()]
+            raise DeviceError(f"adb {' '.join(args[:2])} failed on {self.serial}: "
+                              f"{lines[-1].strip() if lines else f'exit {proc.returncode}'}",
+                              "check `adb devices` lists the phone as 'device'")
+
+    def reverse(self, port: int) -> Callable[[], None]:
+        """``adb reverse tcp:P tcp:P``: the phone's localhost:P reaches this machine's port P (a
+        secure context, unlike a LAN address). Returns the undo, which never raises."""
+        self._checked("reverse", f"tcp:{port}", f"tcp:{port}")
+
+        def undo() -> None:
+            try:
+                self._checked("reverse", "--remove", f"tcp:{port}", check=False)
+            except Exception:  # the phone was unplugged meanwhile: nothing left to undo
+                pass
+
+        return undo
+
+    def open_url(self, url: str) -> None:
+        """Open ``url`` in the phone's default browser."""
+        self._checked("shell", "am", "start", "-a", "android.intent.action.VIEW", "-d", url)
 
     # ---- plumbing
     def _adb(self, args: list[str], timeout: float) -> subprocess.CompletedProcess:

@@ -31,7 +31,7 @@ from edgebert.quiet import quiet
 from .. import register_exporter
 from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, TensorSpec
 from ..pt2e import calibrate_and_convert
-from ..tflite_metadata import METADATA_NAME, _s, _tname
+from ..tflite_metadata import METADATA_NAME, as_text, tensor_name
 
 
 class _NamedOutput(torch.nn.Module):
@@ -279,9 +279,9 @@ def tflite_census(path: Path, quantized: bool = True) -> dict[str, Any]:
     else:
         summary = f"fp32: {n_ops} ops, {total_w / 1e6:.2f} MB float32 weights, nothing quantized"
     io = {
-        "inputs": [{"name": _tname(sg.tensors[i]), "dtype": type_names.get(sg.tensors[i].type),
+        "inputs": [{"name": tensor_name(sg.tensors[i]), "dtype": type_names.get(sg.tensors[i].type),
                     "shape": [int(x) for x in sg.tensors[i].shape]} for i in sg.inputs],
-        "outputs": [{"name": _tname(sg.tensors[i]), "dtype": type_names.get(sg.tensors[i].type),
+        "outputs": [{"name": tensor_name(sg.tensors[i]), "dtype": type_names.get(sg.tensors[i].type),
                      "shape": [int(x) for x in sg.tensors[i].shape]} for i in sg.outputs],
     }
     return {
@@ -292,6 +292,6 @@ def tflite_census(path: Path, quantized: bool = True) -> dict[str, Any]:
         "ops": dict(ops), "ops_by_dtype": dict(by_dtype), "float_ops": dict(float_ops),
         "signatures": [s.signatureKey.decode() if isinstance(s.signatureKey, bytes) else s.signatureKey
                        for s in (model.signatureDefs or [])],
-        "has_metadata": any(_s(m.name) == METADATA_NAME for m in (model.metadata or [])),
+        "has_metadata": any(as_text(m.name) == METADATA_NAME for m in (model.metadata or [])),
         **io,
     }

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -256,5 +257,6 @@ def cache_dir() -> Path:
 
 
 def safe_name(name: str) -> str:
-    """``name`` usable as one file name anywhere: anything but letters, digits, ``-_.`` becomes ``_``."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    """``name`` usable as one file name anywhere: each run of anything but ASCII letters, digits
+    and ``-_.`` becomes one ``_`` (``ssh://pi@board:22`` -> ``ssh_pi_board_22``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "_"

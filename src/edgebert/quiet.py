@@ -181,3 +181,32 @@ def quiet_imports(packages: tuple[str, ...] = NOISY_PACKAGES) -> None:
     """Install the import hook once (idempotent; a no-op import cost at CLI start)."""
     if not any(isinstance(f, _QuietImports) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietImports(packages))
+
+
+def quiet_libraries(show_all: bool = False) -> None:
+    """The export stacks print lines a user cannot act on; silence them at the source where a
+    library offers a switch (set before it is imported), and capture the rest (``edgebert.quiet``)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if show_all or verbose():
+        os.environ[VERBOSE_ENV] = "1"  # read by edgebert.quiet wherever a library is called
+        return
+    for name, value in (
+        ("TRANSFORMERS_VERBOSITY", "error"),
+        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),  # transformers' "Writing model shards" bar
+        ("TQDM_DISABLE", "1"),  # tqdm bars of coremltools and others (read when tqdm is imported)
+        ("LITERT_TORCH_SHOW_PROGRESS", "n"),  # litert-torch's "(00:03) [START] LiteRT-Torch Convert" lines
+        ("TF_CPP_MIN_LOG_LEVEL", "2"),  # TensorFlow Lite converter INFO/WARNING lines
+        ("GLOG_minloglevel", "2"),
+    ):
+        os.environ.setdefault(name, value)
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module="coremltools")
+    for name in ("torchao", "torch.utils._pytree", "coremltools", "executorch", "torch.onnx", "onnxscript",
+                 "onnxruntime", "root"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_imports()

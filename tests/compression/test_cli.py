@@ -37,7 +37,7 @@ def test_bad_recipe_is_one_line_exit_2(teacher_dir, data_csv, tmp_path):
 
 def test_missing_data_for_custom_teacher_and_bad_numbers(teacher_dir, tmp_path):
     res = invoke("compress", "--teacher", teacher_dir, "--out", tmp_path / "s", "--recipe", "triple")
-    assert res.exit_code == 2 and "no --data given" in res.output
+    assert res.exit_code == 2 and "no labelled data given" in res.output
     res = invoke("compress", "--teacher", teacher_dir, "--out", tmp_path / "s", "--max-steps", 0)
     assert res.exit_code == 2 and "--max-steps must be positive" in res.output
     res = invoke("compress", "--out", tmp_path / "s", "--recipe", "nope")

@@ -119,7 +119,7 @@ def serve_then_ctrl_c(monkeypatch):
             seen["status"], seen["coep"] = r.status, r.headers["Cross-Origin-Embedder-Policy"]
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("edgebert.demo_cli._wait_for_ctrl_c", wait)
+    monkeypatch.setattr("edgebert.cli.demo._wait_for_ctrl_c", wait)
     return seen
 
 

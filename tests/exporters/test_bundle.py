@@ -98,7 +98,7 @@ def test_no_path_of_the_machine_that_made_it(bundle, hf_bert_dir, sentiment_csv)
 
 
 def test_the_bench_still_finds_the_source_checkpoint_by_hash(bundle, hf_bert_dir):
-    from edgebert.devices.teacher import source_checkpoint, teacher_data
+    from edgebert.devices.teacher_bundle import source_checkpoint, teacher_data
 
     meta = _meta(bundle)
     assert source_checkpoint(meta).resolve() == hf_bert_dir.resolve()

@@ -12,7 +12,7 @@ import torch
 from ..data.encoding import Encoded
 from ..errors import EdgebertError
 from ..model import EdgeBertForSequenceClassification
-from .head_pruning import LossFn, _slice_linear, choose_heads, gate_gradients, normalise_per_layer
+from .head_pruning import LossFn, slice_linear, choose_heads, gate_gradients, normalise_per_layer
 
 
 def ffn_importance(model: EdgeBertForSequenceClassification, enc: Encoded, loss_fn: LossFn,
@@ -46,7 +46,7 @@ def prune_ffn(model: EdgeBertForSequenceClassification, neurons: dict[int, list[
             raise EdgebertError(f"pruning would remove the whole FFN of layer {i}", "keep at least one neuron")
         layer = model.encoder.layer[i]
         index = torch.tensor(keep, device=layer.intermediate.dense.weight.device)
-        layer.intermediate.dense = _slice_linear(layer.intermediate.dense, index, 0)
-        layer.output.dense = _slice_linear(layer.output.dense, index, 1)
+        layer.intermediate.dense = slice_linear(layer.intermediate.dense, index, 0)
+        layer.output.dense = slice_linear(layer.output.dense, index, 1)
         shape.intermediate_size = len(keep)
     return model

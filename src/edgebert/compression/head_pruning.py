@@ -75,7 +75,7 @@ def choose_heads(importance: list[torch.Tensor], n_prune: int, min_per_layer: in
     return {k: sorted(v) for k, v in sorted(chosen.items())}
 
 
-def _slice_linear(layer: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
+def slice_linear(layer: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
     """A smaller copy of ``layer`` keeping output rows (dim 0) or input columns (dim 1)."""
     w = layer.weight.detach().index_select(dim, index).clone()
     bias = layer.bias is not None
@@ -105,10 +105,10 @@ def prune_heads(model: EdgeBertForSequenceClassification, heads: dict[int, list[
         index = torch.cat([torch.arange(h * d, (h + 1) * d) for h in keep])
         att = model.encoder.layer[i].attention
         index = index.to(att.self.query.weight.device)
-        att.self.query = _slice_linear(att.self.query, index, 0)
-        att.self.key = _slice_linear(att.self.key, index, 0)
-        att.self.value = _slice_linear(att.self.value, index, 0)
-        att.output.dense = _slice_linear(att.output.dense, index, 1)
+        att.self.query = slice_linear(att.self.query, index, 0)
+        att.self.key = slice_linear(att.self.key, index, 0)
+        att.self.value = slice_linear(att.self.value, index, 0)
+        att.output.dense = slice_linear(att.output.dense, index, 1)
         att.self.num_heads = len(keep)
         shape.num_heads = len(keep)
         kept_heads[i] = [kept_heads[i][h] for h in keep]

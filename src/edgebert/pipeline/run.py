@@ -16,15 +16,14 @@ an interrupted compression resumes from its last checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from .. import __version__
-from ..data.examples import LabelledData, examples_hash
-from ..errors import EdgebertError
-from ..fsutil import check_output_dir, output_dir
+from ..data.examples import examples_hash
+from ..fsutil import check_output_dir, output_dir, safe_name
+from ..inputs import Inputs, resolve
 from ..progress import console
 from .spec import RunSpec
 from .steps import StepLog, fingerprint
@@ -48,50 +47,15 @@ def _model_hash(path: Path) -> str:
     return weights_sha256(path) or teacher_stamp(path)
 
 
-class RunInputs(NamedTuple):
-    teacher_dir: Path
-    data: LabelledData
-    head_training: dict  # the teacher's recorded head training (its max_seq_len sets the run's)
-    teacher_layers: int
-    teacher_positions: int
-
-
-def resolve_inputs(spec: RunSpec) -> RunInputs:
-    """The teacher folder and labelled data (``default``: the embedded ones)."""
-    from ..cli import _resolve_data
-    from ..data.default import ROTTEN_SOURCE
-    from ..model import load_model
-
-    if spec.teacher == "default":
-        from ..teacher import default_teacher
-
-        teacher = default_teacher()
-    else:
-        teacher = Path(spec.teacher).expanduser()
-        if not teacher.exists():
-            raise EdgebertError(f"teacher {teacher} does not exist", "pass a fine-tuned BERT-family checkpoint folder")
-    loaded = load_model(teacher, require_head=True)
-    recorded = loaded.config.provenance.get("head_training", {})
-    if spec.data == "default":
-        if not (spec.teacher == "default" or str(recorded.get("data", "")).startswith(ROTTEN_SOURCE)):
-            raise EdgebertError("no labelled data given for this teacher", "pass --data FILE (or data: in the recipe)")
-        data = _resolve_data(None, None, None, None, loaded.config.label_names)
-    else:
-        path = Path(spec.data).expanduser()
-        if not path.exists():
-            raise EdgebertError(f"data file {path} does not exist", "pass a labelled CSV/TSV/JSONL file")
-        data = _resolve_data(path, None, None, None, loaded.config.label_names)
-    return RunInputs(teacher, data, recorded, loaded.num_layers, loaded.config.max_position_embeddings)
+def resolve_inputs(spec: RunSpec) -> Inputs:
+    """The teacher and labelled data of a run recipe (``default``: the embedded ones)."""
+    return resolve(spec.teacher, spec.data, data_flag="--data (or data: in the recipe)")
 
 
 def _bench_settings(b):
     from ..devices.settings import BenchSettings
 
     return BenchSettings(runs=b.runs, min_seconds=b.min_seconds, warmup=b.warmup, threads=b.threads, timeout=b.timeout)
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "device"
 
 
 class _Runner:
@@ -124,7 +88,7 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: boo
     from .report import write_report
 
     t_start = time.time()
-    run_dir = check_output_dir(Path(run_dir or Path("runs") / _safe(spec.name)).expanduser(), "run folder")
+    run_dir = check_output_dir(Path(run_dir or Path("runs") / safe_name(spec.name)).expanduser(), "run folder")
     recipe = spec.compression_recipe()
     targets = list(spec.export.targets)
     for device in spec.bench.devices:  # a missing phone or runtime fails now, not after an hour of work
@@ -132,8 +96,10 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: boo
 
         console.print(f"checking device {device} ...")
         check_device(device, targets, _bench_settings(spec.bench))
-    teacher_dir, data, head_training, teacher_layers, positions = resolve_inputs(spec)
-    check_recipe(recipe, teacher_layers)
+    inputs = resolve_inputs(spec)
+    teacher_dir, data, head_training = inputs.model_dir, inputs.data, inputs.head_training
+    positions = inputs.model.config.max_position_embeddings
+    check_recipe(recipe, inputs.model.num_layers)
     output_dir(run_dir, "run folder")
     teacher_hash = _model_hash(teacher_dir)
     data_hash = [examples_hash(data.examples), list(data.label_names)]
@@ -190,7 +156,7 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: boo
     for device in spec.bench.devices:
         cands = [Path(b["bundle"]) for b in bundles["student"].values() if b["passed"]]
         teachers = [Path(b["bundle"]) for b in bundles.get("teacher", {}).values() if b["passed"]]
-        out = run_dir / "bench" / _safe(device)
+        out = run_dir / "bench" / safe_name(device)
         bench_dirs[device] = out
         if not cands:
             console.print(f"[yellow]no student bundle passed its gates: nothing to bench on {device}[/]")

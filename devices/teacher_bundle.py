@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from edgebert.errors import EdgebertError
+from edgebert.inputs import is_default_task, load_data
 from edgebert.model import weights_sha256
 from edgebert.progress import console
 
@@ -20,9 +21,7 @@ NO_TEACHER_HINT = "pass --teacher BUNDLE (the fp32 teacher exported with `edgebe
 
 
 def _default_task(meta: dict) -> bool:
-    from edgebert.data.default import ROTTEN_SOURCE
-
-    return str(meta.get("calibration", {}).get("source", "")).startswith(ROTTEN_SOURCE)
+    return is_default_task(meta.get("calibration", {}).get("source", ""))
 
 
 def source_checkpoint(meta: dict) -> Path | None:
@@ -51,7 +50,7 @@ def teacher_checkpoint(meta: dict) -> Path:
         if not prov.get("compression"):
             return src  # exported from the teacher itself (e.g. its int8 bundle)
     if _default_task(meta):
-        from edgebert.teacher import default_teacher
+        from edgebert.teacher_head import default_teacher
 
         return default_teacher()
     name = meta.get("source_checkpoint", {}).get("name") or "an unknown checkpoint"
@@ -66,9 +65,7 @@ def teacher_data(meta: dict):
     calib = meta.get("calibration", {})
     source = str(calib.get("source", ""))
     if _default_task(meta):
-        from edgebert.data.default import load_rotten_tomatoes
-
-        return load_rotten_tomatoes()
+        return load_data(None)
     sha = calib.get("data_sha256")
     legacy = Path(source) if not sha and source and Path(source).is_absolute() else None  # older bundles
     found = recall("data", sha) or (legacy if legacy is not None and legacy.exists() else None)

@@ -5,7 +5,7 @@ import torch
 from edgebert.data import load_labelled, split
 from edgebert.model import load_model
 from edgebert import teacher
-from edgebert.teacher import TeacherConfig, fold_standardisation, train_head
+from edgebert.teacher_head import TeacherConfig, fold_standardisation, train_head
 
 
 def test_head_training_writes_a_teacher_that_learned_the_task(hf_encoder_dir, sentiment_csv, tmp_path):

@@ -22,7 +22,7 @@ from edgebert.progress import console, progress
 
 from . import get_transport
 from .base import DeviceError, DeviceTimeout, RunnerCrashed, Transport
-from .runners import FORMATS, PythonRunner, SCRIPT, select_runner
+from .runners import PythonRunner, SCRIPT, format_of, loader_files, select_runner
 from .settings import BenchSettings
 from .teacher_bundle import resolve_teachers
 
@@ -110,7 +110,7 @@ def _measurement(path: Path, meta: dict, role: str, name: str) -> Measurement:
     art = path / meta["artifact"]["file"]
     size = art.stat().st_size if art.is_file() else sum(p.stat().st_size for p in art.rglob("*") if p.is_file())
     return Measurement(name=name, bundle=str(path), role=role, target=meta["target"], precision=meta["precision"],
-                       format=FORMATS.get(art.suffix, art.suffix.lstrip(".")), size_bytes=size,
+                       format=format_of(art), size_bytes=size,
                        accuracy=_accuracy(meta))
 
 
@@ -157,7 +157,7 @@ def _probe(transport: Transport, workdir: str) -> dict | None:
     py = transport.python_command()
     if not py:
         return None
-    runner = PythonRunner(py, SCRIPT)
+    runner = PythonRunner(py, SCRIPT, loader_files())
     runner.install(transport, workdir)
     res = transport.run(runner.probe_command(workdir), timeout=300)
     try:
@@ -225,7 +225,7 @@ def check_device(device: str, targets: list[str], settings: BenchSettings | None
         from .browser import check_browser
 
         return check_browser(device, targets)
-    formats = sorted({FORMATS.get(get_exporter(t).suffix, t) for t in targets})
+    formats = sorted({get_exporter(t).format for t in targets})
     s = (settings or BenchSettings()).validate()
     transport = get_transport(device)
     try:
@@ -300,7 +300,7 @@ def run_bench(bundles: list[Path], device: str, settings: BenchSettings | None =
         workdir = transport.workdir()
         probe = _probe(transport, workdir)
         report.device["runtimes"] = probe
-        formats = {FORMATS.get((b / m["artifact"]["file"]).suffix, "?") for b, m in metas.items()}
+        formats = {format_of(b / m["artifact"]["file"]) for b, m in metas.items()}
         runners = {fmt: select_runner(fmt, transport, info, probe, s.runner, s.benchmark_model) for fmt in sorted(formats)}
         teacher_of = resolve_teachers(metas, teachers, out_dir / "teachers", s.teacher_eval_limit)
         report.measurements = _plan(bundles, teacher_of)

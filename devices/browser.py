@@ -121,17 +121,17 @@ def _measure(server, bundle: Path, meta: dict, s: BenchSettings, device: str, ur
 
 def check_browser(device: str, targets: list[str], names: list[str] | None = None) -> None:
     """The browser kind exists, can start here, and every target runs in a browser."""
-    from edgebert.demo.server import BROWSER_TARGETS, demo_app_dir
+    from edgebert.demo.server import browser_targets, demo_app_dir
 
     if device not in KINDS:
         raise EdgebertError(f"unknown browser device '{device}'", f"use one of {', '.join(KINDS)}")
     if device == "browser:chromium" and (why := chromium_missing()):
         raise EdgebertError(f"browser:chromium cannot run: {why}", "or bench with --device browser / browser:lan")
     for target, name in zip(targets, names or targets):
-        if target not in BROWSER_TARGETS:
+        if target not in browser_targets():
             raise EdgebertError(f"{name}: a {target} bundle cannot run in a browser",
-                                f"bench {' or '.join(BROWSER_TARGETS)} bundles (and teachers) in a browser; .pte and "
-                                ".mlpackage need the native runtimes")
+                                f"bench {' or '.join(browser_targets())} bundles (and teachers) in a browser; the "
+                                "others need their native runtimes")
     demo_app_dir()
 
 

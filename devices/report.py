@@ -79,7 +79,9 @@ def plot_png(report) -> bytes:
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
     # colour = format, marker = role/precision, names in the legend: labels next to points
     # collide as soon as two artifacts have similar latency
-    colours = {"pte": "tab:blue", "tflite": "tab:orange", "onnx": "tab:green", "mlpackage": "tab:purple"}
+    from edgebert.exporters import exporters
+
+    colours = {e.format: e.colour for e in exporters()}
     plotted = 0
     for m in report.measurements:
         acc = (m.accuracy or {}).get("accuracy")
@@ -88,7 +90,7 @@ def plot_png(report) -> bytes:
         teacher = m.role == "teacher"
         fmt = getattr(m, "format", None)
         marker = "*" if teacher else ("o" if "int8" in str(getattr(m, "precision", "")) else "s")
-        ax.scatter([m.p50], [acc], marker=marker, s=220 if teacher else 60, color=colours.get(fmt, "tab:gray"),
+        ax.scatter([m.p50], [acc], marker=marker, s=220 if teacher else 60, color=colours.get(fmt, "gray"),
                    edgecolors="black", linewidths=0.6, zorder=3, label=m.name)
         plotted += 1
     if plotted:

@@ -12,11 +12,23 @@ from .base import Artifact, Exporter, ExportError, ExportRequest, Runner, Tensor
 
 _TARGETS: Registry[type[Exporter]] = Registry(f"{__name__}.targets", "target")
 register_exporter = _TARGETS.register
+unregister_exporter = _TARGETS.unregister
 
 
 def target_names() -> list[str]:
     """In a stable, documented order (the order of the CLI's --target choices)."""
     return _TARGETS.names(order=["executorch", "tflite", "coreml", "onnx"])
+
+
+def exporters() -> list[Exporter]:
+    """Every registered target, in :func:`target_names` order."""
+    return [get_exporter(t) for t in target_names()]
+
+
+def exporter_for(path_or_suffix: str) -> Exporter | None:
+    """The target whose artifacts end in this suffix (``.onnx``, ``model.pte``...), if any."""
+    suffix = "." + str(path_or_suffix).rsplit(".", 1)[-1] if "." in str(path_or_suffix) else str(path_or_suffix)
+    return next((e for e in exporters() if e.suffix == suffix), None)
 
 
 def get_exporter(target: str) -> Exporter:
@@ -27,4 +39,4 @@ def get_exporter(target: str) -> Exporter:
 
 
 __all__ = ["Artifact", "Exporter", "ExportError", "ExportRequest", "Runner", "TensorSpec", "Thresholds",
-           "register_exporter", "get_exporter", "target_names"]
+           "register_exporter", "unregister_exporter", "get_exporter", "target_names", "exporters", "exporter_for"]

@@ -110,6 +110,15 @@ class Exporter(ABC):
     runtime_modules: ClassVar[tuple[str, ...]] = ()  # imported to run here
     install_hint: ClassVar[str] = "pip install -e . (edgebert's default install includes every target)"
     runs_on: ClassVar[tuple[str, ...]] = ("Linux", "Darwin", "Windows")
+    # Everything the other wings need to know about a target lives here, so adding a target is
+    # one file in exporters/targets/ plus its device loader in devices/runners/loaders/.
+    format: ClassVar[str]  # short artifact kind the device harness keys on ("pte", "onnx", ...)
+    libraries: ClassVar[tuple[str, ...]] = ()  # pip names doctor checks and bundles record
+    runtime_pip: ClassVar[str | None] = None  # what a Linux board installs to run it (None: no Python runtime)
+    android_runner: ClassVar[str | None] = None  # "native" (C++ runner) | "benchmark_model" | None
+    android_hint: ClassVar[str] = "benchmark another target on Android"
+    runs_in_browser: ClassVar[bool] = False  # the web demo and the browser device can load it
+    colour: ClassVar[str] = "#7f7f7f"  # in the reports' plots
 
     def can_run_here(self) -> bool:
         return platform.system() in self.runs_on

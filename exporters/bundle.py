@@ -26,13 +26,14 @@ from edgebert.model.hf import TOKENIZER_FILES
 from .base import Artifact, TensorSpec
 
 METADATA_VERSION = 1
-LIBRARIES = ("torch", "executorch", "torchao", "litert-torch", "ai-edge-litert", "coremltools", "onnx",
-             "onnxruntime", "onnxscript", "transformers", "tokenizers")
+CORE_LIBRARIES = ("torch", "transformers", "tokenizers")  # + every target's own (Exporter.libraries)
 
 
 def library_versions() -> dict[str, str]:
     out = {"edgebert": __version__, "python": platform.python_version()}
-    for name in LIBRARIES:
+    from . import exporters
+
+    for name in dict.fromkeys([*CORE_LIBRARIES, *(lib for e in exporters() for lib in e.libraries)]):
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:

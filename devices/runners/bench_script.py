@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """edgebert's on-device benchmark for .onnx, .tflite and .pte (pushed next to the artifact).
 
-Self-contained on purpose: stdlib + numpy + the artifact's runtime (onnxruntime,
-ai_edge_litert, executorch), no edgebert import, so it runs on a Raspberry Pi or in Termux
-with only the runtime installed. Same command line as the native C++ runner:
+Self-contained on purpose: stdlib + numpy + the artifact's runtime, no edgebert import, so it
+runs on a Raspberry Pi or in Termux with only the runtime installed. How to load each kind of
+artifact is a loader_<format>.py pushed next to it. Same command line as the native C++ runner:
 
     python3 bench_script.py --model model.onnx --input-ids 101,2023,102,0 \
         --attention-mask 1,1,1,0 --token-type-ids 0,0,0,0 --warmup 5 --runs 50 --min-seconds 2 --threads 4
@@ -26,29 +26,29 @@ import sys
 import time
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-RUNTIMES = {".onnx": "onnxruntime", ".tflite": "ai_edge_litert", ".pte": "executorch"}
-FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".pte": "pte"}
-ET_DTYPES = {3: "int32", 4: "int64", 6: "float32"}  # ExecuTorch ScalarType codes
 
 
-def _version(module: str) -> str | None:
+def _version(dist: str) -> str | None:
     try:
         from importlib.metadata import version
 
-        return version({"ai_edge_litert": "ai-edge-litert"}.get(module, module))
+        return version(dist)
     except Exception:
         return None
 
 
 def probe() -> dict:
+    """Which runtimes import here, keyed by each one's top-level module (numpy included)."""
     out = {"python": platform.python_version(), "machine": platform.machine()}
-    for mod in ("numpy", "onnxruntime", "ai_edge_litert.interpreter", "executorch.runtime"):
+    wanted = [("numpy", "numpy")] + [(m.RUNTIME, m.PIP) for m in loaders().values()]
+    for mod, dist in wanted:
+        key = mod.split(".")[0]
         try:
             importlib.import_module(mod)
-            out[mod.split(".")[0]] = _version(mod.split(".")[0]) or "unknown"
+            out[key] = _version(dist) or "unknown"
         except Exception as exc:  # a missing or broken runtime is reported, not raised
-            out[mod.split(".")[0]] = None
-            out[mod.split(".")[0] + "_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+            out[key] = None
+            out[key + "_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
     return out
 
 
@@ -75,69 +75,20 @@ def _peak_rss_mb() -> float:
 
 
 # ---------------------------------------------------------------------------- loaders
-# each returns (run(feeds) -> logits ndarray, input dtypes by name, runtime description)
+# one loader_<format>.py per artifact kind sits next to this script (see devices/runners/)
 
-def load_onnx(path: str, threads: int | None):
-    import numpy as np
-    import onnxruntime as ort
+def loaders() -> dict:
+    """Artifact suffix -> loader module, for every loader_*.py next to this script."""
+    import glob
+    import importlib.util
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    if threads:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    kinds = {"tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(float)": "float32"}
-    dtypes = {i.name: kinds.get(i.type, "int64") for i in sess.get_inputs()}
-    out_name = sess.get_outputs()[0].name
-
-    def run(feeds):
-        return np.asarray(sess.run([out_name], feeds)[0], dtype=np.float32)
-
-    return run, dtypes, f"onnxruntime {ort.__version__} (CPUExecutionProvider)"
-
-
-def load_tflite(path: str, threads: int | None):
-    import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=path, num_threads=threads or None)
-    sigs = interp.get_signature_list()
-    runner = interp.get_signature_runner("serving_default" if "serving_default" in sigs else next(iter(sigs)))
-    dtypes = {n: np.dtype(d["dtype"]).name for n, d in runner.get_input_details().items()}
-    outs = runner.get_output_details()
-    out_name = "logits" if "logits" in outs else next(iter(outs))
-    scale, zero = (outs[out_name].get("quantization") or (0.0, 0))[:2]
-
-    def run(feeds):
-        y = runner(**feeds)[out_name]
-        if y.dtype in (np.int8, np.uint8) and scale:  # static-int8 models emit int8 logits
-            y = (y.astype(np.float32) - zero) * scale
-        return np.asarray(y, dtype=np.float32)
-
-    return run, dtypes, f"ai-edge-litert {_version('ai_edge_litert') or ''} (Interpreter)".replace("  ", " ")
-
-
-def load_pte(path: str, threads: int | None):
-    import torch
-    from executorch.extension.pybindings import portable_lib
-    from executorch.runtime import Runtime
-
-    if threads:
-        portable_lib._unsafe_reset_threadpool(threads)
-    method = Runtime.get().load_program(path).load_method("forward")
-    meta = method.metadata
-    dtypes = {n: ET_DTYPES.get(int(meta.input_tensor_meta(i).dtype()), "int64")
-              for i, n in enumerate(INPUT_NAMES[:meta.num_inputs()])}
-
-    def run(feeds):
-        out = method.execute([torch.from_numpy(feeds[n]) for n in INPUT_NAMES[:meta.num_inputs()]])
-        return out[0].detach().float().numpy()
-
-    return run, dtypes, f"executorch {_version('executorch') or ''} (Python runtime)".replace("  ", " ")
-
-
-LOADERS = {".onnx": load_onnx, ".tflite": load_tflite, ".pte": load_pte}
+    found = {}
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "loader_*.py"))):
+        spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found[module.SUFFIX] = module
+    return found
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -155,16 +106,18 @@ def benchmark(args) -> dict:
     import numpy as np
 
     ext = os.path.splitext(args.model)[1].lower()
-    if ext not in LOADERS:
-        raise SystemExit(f"error: unsupported artifact {args.model} (expected .onnx, .tflite or .pte)")
+    found = loaders()
+    if ext not in found:
+        raise SystemExit(f"error: unsupported artifact {args.model} (loaders here: {', '.join(sorted(found)) or 'none'})")
+    loader = found[ext]
     rss0 = _rss_mb()
     t = time.perf_counter()
-    importlib.import_module({".onnx": "onnxruntime", ".tflite": "ai_edge_litert.interpreter",
-                             ".pte": "executorch.runtime"}[ext])
+    importlib.import_module(loader.RUNTIME)
     import_ms = (time.perf_counter() - t) * 1000
     rss_imported = _rss_mb()
     t = time.perf_counter()
-    run, dtypes, runtime = LOADERS[ext](args.model, args.threads if args.threads and args.threads > 0 else None)
+    run, dtypes, runtime = loader.load(args.model, args.threads if args.threads and args.threads > 0 else None,
+                                       INPUT_NAMES, _version)
     load_ms = (time.perf_counter() - t) * 1000
     raw = {"input_ids": args.input_ids, "attention_mask": args.attention_mask, "token_type_ids": args.token_type_ids}
     feeds = {n: np.asarray([[int(v) for v in raw[n].split(",")]], dtype=np.dtype(dtypes[n])) for n in dtypes}
@@ -184,7 +137,7 @@ def benchmark(args) -> dict:
             break
     seconds = time.perf_counter() - start
     return {
-        "format": FORMATS[ext], "runtime": runtime, "threads": args.threads if args.threads and args.threads > 0 else None,
+        "format": ext.lstrip("."), "runtime": runtime, "threads": args.threads if args.threads and args.threads > 0 else None,
         "load_ms": load_ms, "first_inference_ms": first_ms, "warmup_runs": args.warmup, "runs": len(samples),
         "seconds": seconds, "latency_ms": stats_ms(samples), "peak_rss_mb": _peak_rss_mb(),
         "outputs": np.asarray(y, dtype=np.float32).reshape(-1).tolist(),

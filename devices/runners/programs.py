@@ -54,11 +54,11 @@ class DeviceRunner(ABC):
 class PythonRunner(DeviceRunner):
     name = "python"
 
-    def __init__(self, python: list[str], script: Path):
-        self.python, self.script = python, script
+    def __init__(self, python: list[str], script: Path, loaders: list[Path] = ()):
+        self.python, self.script, self.loaders = python, script, list(loaders)
 
     def files(self) -> list[Path]:
-        return [self.script]
+        return [self.script, *self.loaders]
 
     def command(self, transport, workdir, model_remote, local_artifact, inputs, settings) -> list[str]:
         return [*self.python, self.remote(workdir, self.script), *contract_args(model_remote, inputs, settings)]

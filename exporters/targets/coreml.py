@@ -68,6 +68,10 @@ class CoreMLExporter(Exporter):
     export_modules = ("coremltools", "torchao.quantization.pt2e")
     runtime_modules = ("coremltools",)
     runs_on = ("Darwin",)
+    format = "coreml"
+    libraries = ("coremltools",)
+    android_hint = "Core ML models run only on Apple devices: measure the .mlpackage with Xcode's Core ML report"
+    colour = "#9467bd"
 
     def export(self, req: ExportRequest) -> Artifact:
         import coremltools as ct

@@ -29,6 +29,11 @@ class ExecuTorchExporter(Exporter):
     export_modules = ("executorch.exir", "executorch.backends.xnnpack.partition.xnnpack_partitioner",
                       "torchao.quantization.pt2e")
     runtime_modules = ("executorch.runtime",)
+    format = "pte"
+    libraries = ("executorch", "torchao")
+    runtime_pip = "executorch"
+    android_runner = "native"
+    colour = "#1f77b4"
 
     def export(self, req: ExportRequest) -> Artifact:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner

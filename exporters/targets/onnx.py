@@ -88,6 +88,13 @@ class OnnxExporter(Exporter):
     quantize_modes = ("none", "int8", "int8-dynamic")
     export_modules = ("onnx", "onnxscript", "onnxruntime.quantization")
     runtime_modules = ("onnxruntime",)
+    format = "onnx"
+    libraries = ("onnx", "onnxruntime", "onnxscript")
+    runtime_pip = "onnxruntime"
+    android_hint = ("onnxruntime_perf_test must be built from the onnxruntime sources with the NDK; "
+                    "benchmark the .pte or .tflite bundle instead")
+    runs_in_browser = True
+    colour = "#2ca02c"
 
     def export(self, req: ExportRequest) -> Artifact:
         if req.quantize not in self.quantize_modes:

@@ -103,6 +103,12 @@ class TFLiteExporter(Exporter):
     quantize_modes = ("none", "int8")
     export_modules = ("litert_torch", "torchao.quantization.pt2e")
     runtime_modules = ("ai_edge_litert.interpreter",)
+    format = "tflite"
+    libraries = ("litert-torch", "ai-edge-litert", "torchao")
+    runtime_pip = "ai-edge-litert"
+    android_runner = "benchmark_model"
+    runs_in_browser = True
+    colour = "#ff7f0e"
 
     def finalize_bundle(self, bundle_dir: Path, artifact_file: Path, labels: list[str]) -> list[str]:
         from ..tflite_metadata import write_metadata

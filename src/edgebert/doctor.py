@@ -20,8 +20,14 @@ from . import __version__
 from .assets import DEFAULT_ASSETS
 from .errors import EdgebertError
 
-REPORTED = ["torch", "executorch", "torchao", "litert-torch", "ai-edge-litert", "coremltools", "onnx",
-            "onnxruntime", "onnxscript", "transformers", "tokenizers", "numpy", "accelerate"]
+CORE = ["torch", "transformers", "tokenizers", "numpy", "accelerate"]  # + what each target declares
+
+
+def reported() -> list[str]:
+    from .exporters import exporters
+
+    return list(dict.fromkeys(CORE + [lib for e in exporters() for lib in e.libraries]))
+
 
 TOOLS = {
     "adb": "Android phones (apt install adb)",
@@ -113,7 +119,7 @@ def _try_import(modules: tuple[str, ...]) -> str:
 def run_doctor(check_imports: bool = True) -> DoctorReport:
     pins = pinned_versions()
     rep = DoctorReport(__version__, sys.version.split()[0], f"{platform.system()} {platform.machine()}")
-    for name in REPORTED:
+    for name in reported():
         rep.packages.append(PackageStatus(name, _version(name), pins.get(name)))
     from .exporters import get_exporter, target_names
 

@@ -24,6 +24,10 @@ class Registry(Generic[T]):
         self._classes[getattr(cls, self._key)] = cls
         return cls
 
+    def unregister(self, key: str) -> None:
+        """Drop a class registered at run time (a plug-in's, or a test's)."""
+        self._classes.pop(key, None)
+
     def classes(self) -> dict[str, T]:
         if not self._discovered:
             pkg = importlib.import_module(self._package)

@@ -159,7 +159,7 @@ def test_bad_bundles_are_one_line_errors(tmp_path, fake_bundle):
         with pytest.raises(EdgebertError) as err:
             check_bundle(fake_bundle)
         line = err.value.one_line()
-        assert f"a {target} bundle cannot run in a browser" in line and "onnx or tflite" in line
+        assert f"a {target} bundle cannot run in a browser" in line and "an onnx" in line and "a tflite" in line
         assert "\n" not in line
     (fake_bundle / "metadata.json").write_text(json.dumps(meta))
     (fake_bundle / "model.onnx").unlink()

@@ -32,7 +32,13 @@ from urllib.parse import unquote, urlsplit
 import edgebert
 from edgebert.errors import EdgebertError
 
-BROWSER_TARGETS = ("onnx", "tflite")
+def browser_targets() -> list[str]:
+    """Targets whose artifacts a browser runs (each exporter says so: ``runs_in_browser``)."""
+    from edgebert.exporters import exporters
+
+    return [e.target for e in exporters() if e.runs_in_browser]
+
+
 MAX_POST_BYTES = 4 << 20
 TYPES = {".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript",
          ".webmanifest": "application/manifest+json", ".json": "application/json", ".txt": "text/plain; charset=utf-8",
@@ -62,9 +68,10 @@ def check_bundle(bundle: Path, allow_failed_gates: bool = False) -> dict:
 
     bundle = Path(bundle)
     meta = verify_bundle(bundle, allow_failed_gates=allow_failed_gates)
-    if meta.get("target") not in BROWSER_TARGETS:
+    if meta.get("target") not in browser_targets():
         raise EdgebertError(f"a {meta.get('target')} bundle cannot run in a browser",
-                            "serve an onnx or tflite bundle (.pte and .mlpackage need the native runtimes)")
+                            f"serve {' or '.join(f'an {t}' if t[0] in 'aeiou' else f'a {t}' for t in browser_targets())} "
+                            "bundle (the others need their native runtimes)")
     if not (bundle / meta["artifact"]["file"]).is_file():
         raise EdgebertError(f"bundle {bundle} has no {meta['artifact']['file']}", "re-export it")
     return meta

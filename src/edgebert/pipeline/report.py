@@ -245,7 +245,9 @@ def _plot(doc: dict, device: str | None) -> bytes | None:
         return None
     front = set(doc["pareto"].get(key) or [])
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
-    colors = {"executorch": "#1f77b4", "tflite": "#ff7f0e", "onnx": "#2ca02c", "coreml": "#9467bd"}
+    from ..exporters import exporters
+
+    colors = {e.target: e.colour for e in exporters()}
     for a, x in pts:
         ax.scatter(x, 100 * a["accuracy"], s=90 if a["name"] in front else 50,
                    marker="s" if a["role"] == "teacher" else "o", color=colors.get(a["target"], "gray"),

@@ -20,15 +20,23 @@ def _run(*args, timeout=120):
     return subprocess.run([sys.executable, "-I", str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_script_imports_only_stdlib_numpy_and_runtimes():
-    """It is pushed alone to boards that have no edgebert."""
+def _third_party(path) -> set[str]:
     import ast
 
-    tree = ast.parse(SCRIPT.read_text())
+    tree = ast.parse(path.read_text())
     mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     mods |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    third_party = mods - set(sys.stdlib_module_names)
-    assert third_party == {"numpy", "onnxruntime", "ai_edge_litert", "executorch", "torch"}, third_party
+    return mods - set(sys.stdlib_module_names)
+
+
+def test_script_and_loaders_import_only_stdlib_numpy_and_their_runtime():
+    """They are pushed alone to boards that have no edgebert: each loader needs its own runtime only."""
+    from edgebert.devices.runners import loader_files
+
+    assert _third_party(SCRIPT) == {"numpy"}
+    own = {"loader_onnx.py": {"onnxruntime"}, "loader_tflite.py": {"ai_edge_litert"},
+           "loader_pte.py": {"executorch", "torch"}}
+    assert {f.name: _third_party(f) - {"numpy"} for f in loader_files()} == own
 
 
 def test_probe_lists_runtimes():

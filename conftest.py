@@ -11,14 +11,17 @@ import os
 
 import pytest
 
+# fixtures shared across test folders (adb protocol test server, native runner builds; tests/ is on the path)
+pytest_plugins = ["adb_fixtures"]
+
 # node id (a file, or a test with or without its [parameters]) -> why it may skip in CI.
 # Only opt-in tests belong here: ones that need hardware or an environment CI does not have.
 ALLOWED_SKIPS = {
     "tests/devices/test_aarch64.py": "opt-in: `make test-aarch64` (aarch64 executorch libs + qemu-user)",
-    "tests/devices/test_adb.py::test_real_phone": "opt-in: a real phone (EDGEBERT_ADB_SERIAL)",
-    "tests/devices/test_adb.py::test_real_phone_native_runner":
+    "tests/devices/transports/test_adb.py::test_real_phone": "opt-in: a real phone (EDGEBERT_ADB_SERIAL)",
+    "tests/devices/transports/test_adb.py::test_real_phone_native_runner":
         "opt-in: a real phone and an NDK-built runner (EDGEBERT_ADB_SERIAL, EDGEBERT_PTE_RUNNER)",
-    "tests/exporters/test_coreml.py::test_runner_on_macos": "CoreML models run only on macOS",
+    "tests/exporters/targets/test_coreml.py::test_runner_on_macos": "CoreML models run only on macOS",
 }
 
 _ALLOWED_SEEN = pytest.StashKey[list]()

@@ -273,7 +273,7 @@ def run_bench(bundles: list[Path], device: str, settings: BenchSettings | None =
     swapped or failed artifact would be reported beside the original's accuracy."""
     from edgebert.exporters.bundle import verify_bundle
 
-    from .report import write_report
+    from .bench_report import write_report
 
     s = (settings or BenchSettings()).validate()
     if not bundles:

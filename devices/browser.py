@@ -142,7 +142,7 @@ def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_di
     from edgebert.progress import console
 
     from .bench import BenchReport, _plan, encode_sentence, host_reference, load_bundle, sanity
-    from .report import write_report
+    from .bench_report import write_report
     from .teacher_bundle import resolve_teachers
 
     every = [*bundles, *teachers]

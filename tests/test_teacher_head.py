@@ -4,7 +4,7 @@ import torch
 
 from edgebert.data import load_labelled, split
 from edgebert.model import load_model
-from edgebert import teacher
+from edgebert import teacher_head as teacher
 from edgebert.teacher_head import TeacherConfig, fold_standardisation, train_head
 
 

@@ -82,13 +82,8 @@ def native_program(info: DeviceInfo, transport: Transport) -> NativeBinaryRunner
     except ImportError:
         raise RunnerMissing("the native ExecuTorch runner is not part of this edgebert install",
                             "use --runner python, or build devices/native with CMake (see its README)") from None
-    parse = getattr(native, "parse_output", None)
-    if hasattr(native, "native_runner"):
-        nr = native.native_runner(info.abi, android=is_android(info), with_libs=transport.kind != "host")
-        return NativeBinaryRunner(nr.binary, tuple(getattr(nr, "libs", ())), parse)
-    if hasattr(native, "runner_binary"):
-        return NativeBinaryRunner(native.runner_binary(info.abi), (), parse)
-    raise RunnerMissing("edgebert.devices.native provides no runner", "use --runner python")
+    nr = native.native_runner(info.abi, android=is_android(info), with_libs=transport.kind != "host")
+    return NativeBinaryRunner(nr.binary, tuple(nr.libs))
 
 
 def select_runner(fmt: str, transport: Transport, info: DeviceInfo, probe: dict | None, choice: str = "auto",

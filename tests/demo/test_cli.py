@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 import urllib.request
-from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
 import pytest
@@ -24,12 +23,6 @@ from typer.testing import CliRunner
 
 from edgebert.cli import app
 
-# the adb fixtures live next to the adb protocol test server
-_spec = spec_from_file_location("edgebert_tests_adb_fixtures",
-                                Path(__file__).resolve().parents[1] / "devices" / "adb_fixtures.py")
-_fx = module_from_spec(_spec)
-_spec.loader.exec_module(_fx)
-adb_server_port, adbd = _fx.adb_server_port, _fx.adbd  # fixtures
 
 # `edgebert` with SIGINT raising KeyboardInterrupt, as at a terminal: a child of a process started
 # in the background by a non-interactive shell would otherwise inherit SIGINT ignored

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from importlib.util import module_from_spec, spec_from_file_location
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,11 +16,7 @@ from edgebert.devices.native import NativeRunner, emulator_prefix, native_runner
 pytestmark = pytest.mark.skipif(not os.environ.get("EDGEBERT_AARCH64_SITE_PACKAGES"),
                                 reason="opt-in: run `make test-aarch64` (aarch64 executorch libs + qemu-user)")
 
-# shared fixtures live in adb_fixtures.py (not the conftest other device tests own)
-_spec = spec_from_file_location("edgebert_tests_adb_fixtures", Path(__file__).with_name("adb_fixtures.py"))
-_fx = module_from_spec(_spec)
-_spec.loader.exec_module(_fx)
-tiny_ptes = _fx.tiny_ptes  # fixture
+import adb_fixtures as _fx
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import time
-from importlib.util import module_from_spec, spec_from_file_location
-from pathlib import Path
 
 import numpy as np
 import pytest
 from edgebert.devices import RunnerCrashed, RunnerMissing, RunnerResult
 from edgebert.devices.native import NativeRunner, native_runner
 
-# shared fixtures live in adb_fixtures.py (not the conftest other device tests own)
-_spec = spec_from_file_location("edgebert_tests_adb_fixtures", Path(__file__).with_name("adb_fixtures.py"))
-_fx = module_from_spec(_spec)
-_spec.loader.exec_module(_fx)
-adb_server_port, adbd, pte_runner_build, tiny_ptes = _fx.adb_server_port, _fx.adbd, _fx.pte_runner_build, _fx.tiny_ptes  # fixtures
 
 TOL = 1e-5
 

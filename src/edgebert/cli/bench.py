@@ -51,7 +51,7 @@ def bench(
 ) -> None:
     """Latency, memory and size of bundles on a device, next to the fp32 teacher."""
     from edgebert.devices.bench import run_bench
-    from edgebert.devices.report import COLUMNS, table_row
+    from edgebert.devices.bench_report import COLUMNS, table_row
     from edgebert.devices.settings import DEFAULT_SENTENCE, BenchSettings
     from rich.table import Table
 

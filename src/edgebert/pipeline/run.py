@@ -85,7 +85,7 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: boo
     """Run (or resume) ``spec``; returns where the report is."""
     from ..compression.run_recipe import check_recipe, compress
     from ..exporters.pipeline import ExportOptions, export_model
-    from .report import write_report
+    from .run_report import write_report
 
     t_start = time.time()
     run_dir = check_output_dir(Path(run_dir or Path("runs") / safe_name(spec.name)).expanduser(), "run folder")

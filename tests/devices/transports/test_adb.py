@@ -8,19 +8,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from importlib.util import module_from_spec, spec_from_file_location
-from pathlib import Path
 
 import pytest
 from edgebert.devices import DeviceError, DeviceGone, DeviceTimeout, get_transport
 from edgebert.devices.transports.adb import AdbTransport, parse_devices, parse_thermal
 
-# shared fixtures live in adb_fixtures.py (not the conftest other device tests own)
-_spec = spec_from_file_location("edgebert_tests_adb_fixtures", Path(__file__).with_name("adb_fixtures.py"))
-_fx = module_from_spec(_spec)
-_spec.loader.exec_module(_fx)
-adb_server_port, adbd, pte_runner_build, tiny_ptes = (_fx.adb_server_port, _fx.adbd, _fx.pte_runner_build,
-                                                     _fx.tiny_ptes)  # fixtures
 
 
 def _host(adbd, remote: str):

@@ -1,5 +1,5 @@
-"""Fixtures for the adb and native-runner tests (loaded by those test modules, not a conftest,
-so they do not collide with the shared tests/devices/conftest.py).
+"""Fixtures for the adb, native-runner and `edgebert demo --adb` tests, imported by those test
+modules (``from adb_fixtures import adbd``; pyproject puts tests/ on the path).
 
 The adb client talks to a private adb host server (its own port), so tests never touch a
 developer's connected phones; the server is killed when the session ends.
@@ -7,7 +7,6 @@ developer's connected phones; the server is killed when the session ends.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import socket
@@ -19,15 +18,7 @@ import pytest
 _HERE = Path(__file__).resolve().parent
 
 
-def load_sibling(name: str):
-    """Import a helper module next to this file (pytest runs with --import-mode=importlib)."""
-    spec = importlib.util.spec_from_file_location(f"edgebert_tests_{name}", _HERE / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-adbd_server = load_sibling("adbd_server")
+import adbd_server  # noqa: E402
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-from edgebert.pipeline.report import pareto_front
+from edgebert.pipeline.run_report import pareto_front
 
 
 def test_pareto_front_keeps_only_undominated_points():

@@ -244,7 +244,7 @@ def test_fp16_bundle_is_unverified_in_metadata_cli_and_report(hf_bert_dir, senti
 
     from types import SimpleNamespace
 
-    from edgebert.pipeline.report import build_report, markdown
+    from edgebert.pipeline.run_report import build_report, markdown
 
     rec = {"bundle": str(bundle), "target": "coreml", "precision": "fp16"}
     spec = SimpleNamespace(name="t", source=None, to_dict=lambda: {})

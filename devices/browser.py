@@ -119,6 +119,19 @@ def _measure(server, bundle: Path, meta: dict, s: BenchSettings, device: str, ur
     return to_result(doc, meta["target"], s.warmup), doc
 
 
+def _sanity_input(bundle: Path, meta: dict, sentence: str | None):
+    """bench.sanity_input, as text: a recorded sentence pair falls back to the default sentence
+    (the bench page tokenizes one text)."""
+    from .bench import sanity_input
+    from .settings import DEFAULT_SENTENCE
+
+    si = sanity_input(bundle, meta, sentence)
+    if si.text is None:
+        si = sanity_input(bundle, meta, DEFAULT_SENTENCE)
+        si.note = "the recorded examples are sentence pairs, which the bench page cannot feed"
+    return si
+
+
 def check_browser(device: str, targets: list[str], names: list[str] | None = None) -> None:
     """The browser kind exists, can start here, and every target runs in a browser."""
     from edgebert.demo.server import browser_targets, demo_app_dir
@@ -141,7 +154,7 @@ def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_di
     from edgebert.demo.server import DemoServer, demo_app_dir, lan_address, print_qr
     from edgebert.progress import console
 
-    from .bench import BenchReport, _plan, encode_sentence, host_reference, load_bundle, sanity
+    from .bench import BenchReport, _plan, check_logits, load_bundle
     from .bench_report import write_report
     from .teacher_bundle import resolve_teachers
 
@@ -156,7 +169,7 @@ def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_di
     metas = {b: load_bundle(b) for b in bundles}
     teacher_of = resolve_teachers(metas, teachers, out_dir / "teachers", s.teacher_eval_limit)
     report.measurements = _plan(bundles, teacher_of)
-    cfg = {"warmup": s.warmup, "runs": s.runs, "min_seconds": s.min_seconds, "text": s.sentence, "threads": s.threads}
+    cfg = {"warmup": s.warmup, "runs": s.runs, "min_seconds": s.min_seconds, "text": None, "threads": s.threads}
     lan = device == "browser:lan"
     first = Path(report.measurements[0].bundle)
     failure = None
@@ -170,6 +183,8 @@ def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_di
                 bundle = Path(m.bundle)
                 meta = load_bundle(bundle)
                 console.print(f"{m.name}: measuring in {device}")
+                si = _sanity_input(bundle, meta, s.sentence)
+                server.bench["text"] = si.text  # the page tokenizes it itself
                 res, doc = _measure(server, bundle, meta, s, device, url)
                 m.result, m.status = res.to_dict(), "measured"
                 m.runner = f"{doc.get('engine')} {doc.get('backend')} ×{doc.get('threads')}"
@@ -180,10 +195,12 @@ def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_di
                                                f"{HEAP_NOTE}"})
                 report.device.setdefault("engines", {})[m.name] = {k: doc.get(k) for k in ("engine", "backend",
                                                                                             "threads")}
-                inputs = encode_sentence(bundle, int(meta["seq_len"]), s.sentence)
-                m.sanity = sanity(res.outputs, host_reference(bundle, meta, inputs), m.precision)
+                m.sanity = check_logits(si, res.outputs, bundle, meta, m.precision)
                 if doc.get("input_ids") is not None:  # the JS tokenizer fed the model what Python would
-                    m.sanity["same_input_ids"] = list(doc["input_ids"]) == inputs["input_ids"].reshape(-1).tolist()
+                    same = list(doc["input_ids"]) == si.inputs["input_ids"].reshape(-1).tolist()
+                    m.sanity["same_input_ids"] = same
+                    if not same and m.sanity.get("checked"):  # logits of other tokens prove nothing
+                        m.sanity.update(passed=False, why="the page's tokenizer gave other input ids")
             report.complete = True
         except (DeviceGone, DeviceTimeout, RunnerCrashed) as exc:
             failure, report.error = exc, exc.one_line()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from .base import DeviceError
 
-# A real review-like sentence: latency does not depend on the words at a static seq len,
-# but the sanity check compares real logits, which padding-only inputs would not exercise.
+# Fed only to bundles without a recorded reference (reference.json), whose example 0 is fed
+# otherwise. A real review-like sentence: latency does not depend on the words at a static
+# seq len, but the sanity check compares real logits, which padding-only inputs would not exercise.
 DEFAULT_SENTENCE = "A gripping, beautifully acted film that stays with you long after the credits roll."
 
 
@@ -25,7 +26,7 @@ class BenchSettings:
     cooldown_temp: float | None = None  # wait until the device is below this (°C) before each artifact
     cooldown_max_seconds: float = 600.0
     cooldown_poll_seconds: float = 10.0
-    sentence: str = DEFAULT_SENTENCE
+    sentence: str | None = None  # None: the bundle's recorded reference example (see bench.sanity_input)
     teacher_eval_limit: int | None = None  # test examples for an auto-exported teacher's gates
 
     def validate(self) -> "BenchSettings":

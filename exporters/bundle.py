@@ -4,6 +4,7 @@
     vocab.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json
     edgebert_tokenizer.json  WordPiece settings an on-device tokenizer must reproduce
     labels.txt               one label per line, in output order
+    reference.json           a few held-out examples and the PyTorch model's logits for them
     metadata.json            inputs/outputs, seq len, quantization, calibration, gates, versions
 """
 
@@ -17,13 +18,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from edgebert import __version__
 from edgebert.errors import EdgebertError
 from edgebert.fsutil import atomic_dir, sha256_artifact
 from edgebert.data.tokenizer_files import tokenizer_settings, write_vocab_txt
 from edgebert.model.hf import TOKENIZER_FILES
 
-from .base import Artifact, TensorSpec
+from .base import INPUT_NAMES, Artifact, TensorSpec
 
 METADATA_VERSION = 1
 CORE_LIBRARIES = ("torch", "transformers", "tokenizers")  # + every target's own (Exporter.libraries)
@@ -41,8 +44,44 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+REFERENCE_FILE = "reference.json"
+REFERENCE_EXAMPLES = 8
+
+
+def reference_doc(enc, logits: np.ndarray, examples: list, label_names: list[str], split: str,
+                  k: int = REFERENCE_EXAMPLES) -> dict[str, Any]:
+    """``k`` held-out examples (padded token ids, as the gates fed them) and the PyTorch logits
+    for them, so a device's output can be checked against PyTorch, not against itself.
+
+    Example 0, which the bench feeds, is the least confident of the clear ones (margin at least
+    half the largest): a saturated example barely moves when an artifact is broken (mask
+    dropped, inputs swapped), and a borderline one may rightly flip class in int8. The rest
+    are taken round-robin over the classes PyTorch predicts, so the logits span their range."""
+    logits = np.asarray(logits, dtype=np.float64)
+    top = np.sort(logits, axis=1)
+    margin = top[:, -1] - top[:, -2] if logits.shape[1] > 1 else np.abs(logits[:, 0])
+    clear = np.flatnonzero(margin >= margin.max() / 2)
+    first = int(clear[np.argmin(margin[clear])])
+    pred = logits.argmax(1)
+    classes = sorted(set(pred.tolist()), key=lambda c: c == pred[first])  # another class next
+    queues = [[i for i in range(len(pred)) if pred[i] == c and i != first] for c in classes]
+    picked = [first]
+    while len(picked) < min(k, len(pred)):
+        for q in queues:
+            if q and len(picked) < k:
+                picked.append(q.pop(0))
+    paired = any(e.text_pair is not None for e in examples)  # encode() then gave every example a pair
+    rows = [{"index": i, "text": examples[i].text, **({"text_pair": examples[i].text_pair or ""} if paired else {}),
+             "label": examples[i].label, **{n: getattr(enc, n)[i].tolist() for n in INPUT_NAMES},
+             "logits": [float(x) for x in logits[i]]} for i in picked]
+    return {"what": f"{len(rows)} held-out {split} examples and the edgebert PyTorch model's logits for them, "
+                    "computed at export time (independent of the artifact)",
+            "split": split, "labels": list(label_names), "examples": rows}
+
+
 def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: list[str],
-                 metadata: dict[str, Any], finalize: Callable[[Path, Path, list[str]], list[str]] | None = None) -> Path:
+                 metadata: dict[str, Any], finalize: Callable[[Path, Path, list[str]], list[str]] | None = None,
+                 reference: dict[str, Any] | None = None) -> Path:
     """``finalize(bundle_dir, artifact_file, labels)`` runs before hashing (e.g. TFLite metadata)."""
     with atomic_dir(out) as tmp:
         dest = tmp / artifact.path.name
@@ -57,6 +96,8 @@ def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: li
         seq_len = metadata["seq_len"]
         (tmp / "edgebert_tokenizer.json").write_text(json.dumps(tokenizer_settings(model_dir, seq_len), indent=2) + "\n")
         (tmp / "labels.txt").write_text("\n".join(label_names) + "\n")
+        if reference is not None:
+            (tmp / REFERENCE_FILE).write_text(json.dumps(reference, separators=(",", ":")) + "\n")
         notes = list(artifact.notes) + (finalize(tmp, dest, label_names) if finalize else [])
         size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()) if dest.is_dir() else dest.stat().st_size
         doc = {
@@ -69,6 +110,7 @@ def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: li
                                     {"scale": artifact.output_quantization[0],
                                      "zero_point": artifact.output_quantization[1]}),
             "labels": label_names, "quantization": artifact.quantization, "notes": notes,
+            **({"reference": REFERENCE_FILE} if reference is not None else {}),
             **metadata, "versions": library_versions(),
         }
         (tmp / "metadata.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
@@ -138,6 +180,26 @@ def verify_bundle(path: Path, *, allow_failed_gates: bool = False) -> dict[str, 
         raise EdgebertError(f"bundle {path.name} failed its gates ({why})",
                             "fix and re-export it, or pass --allow-failed-gates to use it anyway")
     return meta
+
+
+def read_reference(path: Path, meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The bundle's recorded PyTorch reference (None for bundles made before it existed),
+    checked to fit the model's inputs and outputs; a damaged one is one line."""
+    name = meta.get("reference")
+    if not name:
+        return None
+    file = Path(path) / str(name)
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+        rows = doc["examples"]
+        seq, classes = int(meta["seq_len"]), len(meta["labels"])
+        ok = bool(rows) and all(len(r[n]) == seq for r in rows for n in INPUT_NAMES) and \
+            all(len(r["logits"]) == classes for r in rows)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EdgebertError(f"{file} is missing or damaged ({type(exc).__name__}: {exc})", REEXPORT) from None
+    if not ok:
+        raise EdgebertError(f"{file} does not fit the model ({seq} tokens, {classes} outputs)", REEXPORT)
+    return doc
 
 
 def bundle_artifact(path: Path, meta: dict[str, Any] | None = None) -> Artifact:

@@ -32,7 +32,7 @@ from edgebert.progress import console
 
 from . import get_exporter, target_names
 from .base import INPUT_NAMES, Artifact, Exporter, ExportRequest
-from .bundle import read_bundle, write_bundle
+from .bundle import read_bundle, reference_doc, write_bundle
 from .gates import accuracy_gate, parity, run_examples
 
 # Always float (only linears are quantized at all, see pt2e.linear_modules):
@@ -144,6 +144,7 @@ class _Context:
         eval_examples = parts.get(opts.eval_split)[:opts.eval_limit]
         self.eval_enc = encode(tok, eval_examples, self.seq_len, self.labels)
         self.eval_ref = _torch_logits(self.model, self.eval_enc)
+        self.reference = reference_doc(self.eval_enc, self.eval_ref, eval_examples, self.labels, opts.eval_split)
         self.eval_split = opts.eval_split
         # names and content hashes only: a bundle carries no path of the machine that made it
         # (edgebert.sources keeps the hash -> path map locally, so `bench` can find the teacher)
@@ -265,7 +266,8 @@ def export_target(target: str, ctx: _Context, out_dir: Path, opts: ExportOptions
             "precision_report": report,
         }
         dest = out_dir / (f"{name}.rejected" if status == "rejected" else name)
-        write_bundle(dest, art, ctx.model_dir, ctx.labels, meta, finalize=exporter.finalize_bundle)
+        write_bundle(dest, art, ctx.model_dir, ctx.labels, meta, finalize=exporter.finalize_bundle,
+                     reference=ctx.reference)
         meta["artifact_bytes"] = read_bundle(dest)["artifact"]["bytes"]
     return BundleResult(target, art.precision, dest, status, meta)
 

@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     from edgebert.inputs import resolve
     from edgebert.quiet import quiet_libraries
     from edgebert.devices.bench import run_bench
-    from edgebert.devices.report import markdown, plot_png
+    from edgebert.devices.bench_report import markdown, plot_png
     from edgebert.devices.settings import BenchSettings
     from edgebert.errors import EdgebertError
     from edgebert.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text

@@ -132,7 +132,7 @@ def main() -> None:
         f"(teacher {comp['teacher'].get('layers')} layers, {comp['teacher'].get('parameters'):,}).",
     ]
     if trim:
-        from edgebert.pipeline.report import trim_summary
+        from edgebert.pipeline.run_report import trim_summary
 
         lines += ["", trim_summary(trim), "",
                   "What trimming buys per target (the student exported before and after trimming, same precision, "

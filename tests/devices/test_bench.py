@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from edgebert.devices.transports.host import HostTransport
 ALL = {"numpy": "2", "onnxruntime": "1", "ai_edge_litert": "2", "executorch": "1"}
 PHONE = DeviceInfo("adb", "R5CT1234", "Pixel 7", "Android 14 (API 34)", "arm64-v8a", 8)
 BOARD = DeviceInfo("ssh", "pi@pi4", "Raspberry Pi 4 Model B", "Debian GNU/Linux 12", "aarch64", 4)
+RECORDED = "recorded PyTorch reference"
 
 
 def test_runner_per_platform_and_format(tmp_path):
@@ -42,13 +44,66 @@ def test_missing_runtime_on_the_board_says_how_to_install_it():
         select_runner("tflite", HostTransport(), BOARD, None)
 
 
-def test_sanity_check_catches_wrong_logits():
+def test_sanity_tolerance_follows_the_logits_seen():
+    """A fraction of the logits' spread: the old floor (1e-3 absolute for fp32, 5e-2 for int8)
+    passed errors of several percent, or a wrong output altogether, on logits of a few hundredths."""
     ref = np.array([[0.5, -0.25]], dtype=np.float32)
     assert sanity([0.5, -0.25], ref, "fp32")["passed"]
     assert not sanity([0.5, -0.2], ref, "fp32")["passed"]  # 0.05 off: an fp32 runtime bug
     assert sanity([0.49, -0.23], ref, "int8")["passed"]  # int8 kernels differ across CPUs
     assert not sanity([-0.3, 0.4], ref, "int8")["passed"]  # different class: never fine
-    assert sanity([], ref, "fp32") == {"checked": False, "why": "the runner prints no outputs"}
+    small = np.array([0.02, -0.01])
+    assert sanity([0.02, -0.01], small, "fp32")["passed"]
+    assert not sanity([0.0205, -0.0105], small, "fp32")["passed"]  # 2% of the spread
+    assert not sanity([0.025, -0.015], small, "int8")["passed"]  # 17% of it, beyond int8's slack
+    assert sanity([20.01, -20.01], np.array([20.0, -20.0]), "fp32")["passed"]  # 0.01 in 40: rounding
+    # with a recorded reference, the spread of all its logits (not of this one example) sets the scale
+    assert sanity([0.0205, -0.0105], small, "fp32", spread=4.0)["passed"]
+    got = sanity([0.0205, -0.0105], small, "fp32", against=RECORDED, spread=0.03)
+    assert not got["passed"] and got["against"] == RECORDED and got["tolerance"] == pytest.approx(3e-5)
+    assert sanity([], ref, "fp32") == {"checked": False, "against": "host runtime", "why": "the runner prints no outputs"}
+
+
+def _copy(bundle, dest):
+    shutil.copytree(bundle, dest)
+    return dest
+
+
+def test_host_bench_checks_against_the_recorded_pytorch_logits(tiny_bundles, quick, tmp_path):
+    """Without --sentence the device gets reference example 0 and must give its recorded PyTorch
+    logits: a reference whose logits disagree with the artifact fails even on the host (which
+    comparing the runtime with itself never could); a bundle without reference.json falls
+    back to the host runtime and says so."""
+    bundle = tiny_bundles["onnx-fp32"]
+    ref = json.loads((bundle / "reference.json").read_text())
+    wrong = _copy(bundle, tmp_path / "wrong" / "onnx-fp32")
+    doc = json.loads((wrong / "reference.json").read_text())
+    doc["examples"][0]["logits"] = doc["examples"][0]["logits"][::-1]
+    (wrong / "reference.json").write_text(json.dumps(doc))
+    legacy = _copy(bundle, tmp_path / "legacy" / "onnx-fp32")
+    (legacy / "reference.json").unlink()
+    meta = json.loads((legacy / "metadata.json").read_text())
+    del meta["reference"]
+    (legacy / "metadata.json").write_text(json.dumps(meta))
+    report = run_bench([bundle, wrong, legacy], "host", quick, tmp_path / "bench", progress_enabled=False)
+    good, bad, old = (m.sanity for m in report.measurements)
+    assert good["against"] == bad["against"] == RECORDED and good["passed"] and good["checked"], good
+    assert good["expected_logits"] == pytest.approx(ref["examples"][0]["logits"])
+    spread = np.ptp([r["logits"] for r in ref["examples"]])
+    assert good["tolerance"] == pytest.approx(1e-3 * spread) and good["max_abs_diff"] < 1e-5
+    assert bad["checked"] and not bad["passed"] and not bad["argmax_match"], bad
+    assert old["against"] == "host runtime" and old["passed"] and "no reference.json" in old["note"], old
+    assert "MISMATCH" in (tmp_path / "bench" / "bench.md").read_text()
+
+
+def test_an_explicit_sentence_is_checked_against_the_host_runtime(tiny_bundles, quick, tmp_path):
+    quick.sentence = "a dull and tedious film"
+    report = run_bench([tiny_bundles["tflite-fp32"]], "host", quick, tmp_path, progress_enabled=False)
+    (m,) = report.measurements
+    assert m.sanity["against"] == "host runtime" and m.sanity["passed"] and m.sanity["max_abs_diff"] < 1e-6, m.sanity
+    ref = json.loads((tiny_bundles["tflite-fp32"] / "reference.json").read_text())
+    assert m.sanity["expected_logits"] != pytest.approx(ref["examples"][0]["logits"])  # another input
+    assert "note" not in m.sanity
 
 
 def test_teacher_is_exported_when_not_given(tiny_bundles, quick, tmp_path):
@@ -59,6 +114,8 @@ def test_teacher_is_exported_when_not_given(tiny_bundles, quick, tmp_path):
     teacher, cand = report.measurements
     assert teacher.role == "teacher" and teacher.precision == "fp32" and teacher.runner == cand.runner == "python"
     assert teacher.bundle.startswith(str(out / "teachers")) and cand.teacher == teacher.name
+    for m in (teacher, cand):  # int8 within its tolerance of the recorded PyTorch logits, fp32 within its own
+        assert m.sanity["against"] == RECORDED and m.sanity["passed"], m.sanity
     t_meta = json.loads((out / "teachers" / "seq16" / "onnx-fp32" / "metadata.json").read_text())
     c_meta = json.loads((tiny_bundles["onnx-int8"] / "metadata.json").read_text())
     assert t_meta["source_checkpoint"]["sha256"] == c_meta["source_checkpoint"]["sha256"] and t_meta["seq_len"] == 16

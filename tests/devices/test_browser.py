@@ -35,6 +35,8 @@ def test_browser_bench_round_trip_returns_sane_numbers(tiny_bundles, need_browse
         assert r["load_ms"] > 0 and r["first_inference_ms"] > 0
         assert r["peak_rss_mb"] is None or r["peak_rss_mb"] > 0  # the JS heap where the browser reports it
         assert m.sanity["checked"] and m.sanity["passed"] and m.sanity["same_input_ids"], m.sanity
+        # the page was fed the recorded example's text; its logits are checked against PyTorch's
+        assert m.sanity["against"] == "recorded PyTorch reference", m.sanity
         assert r["extra"]["cross_origin_isolated"] is True and "Android" in r["extra"]["user_agent"]
     d = rep.device
     assert d["cross_origin_isolated"] is True and "Android" in d["user_agent"]

@@ -63,7 +63,7 @@ def test_labels_must_match_the_outputs(copy):
 
 def test_failed_gates_need_an_explicit_allow(copy):
     doc = _meta(copy)
-    doc["gates"]["passed"] = False
+    doc["gates"]["passed"], doc["gates"]["status"] = False, "failed"
     doc["status"] = "rejected"
     doc["rejected_because"] = ["accuracy dropped 3.00 points (budget 1.0)"]
     _write_meta(copy, doc)

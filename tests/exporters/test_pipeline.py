@@ -12,7 +12,7 @@ from edgebert.exporters.pipeline import ExportOptions, export_model
 from edgebert.fsutil import MARKER
 
 BUNDLE_FILES = {MARKER, "model.onnx", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "edgebert_tokenizer.json",
-                "labels.txt", "metadata.json"}
+                "labels.txt", "reference.json", "metadata.json"}
 
 
 @pytest.fixture(scope="module")

@@ -45,19 +45,21 @@ def bench(
     cooldown_temp: Optional[float] = typer.Option(None, "--cooldown-temp", help="Wait until the device is "
                                                   "below this temperature (°C) before each artifact."),
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds one runner invocation may take."),
-    sentence: Optional[str] = typer.Option(None, "--sentence", help="Text fed to the model."),
+    sentence: Optional[str] = typer.Option(None, "--sentence", help="Text fed to the model, its logits checked "
+                                           "against the host runtime [default: the bundle's recorded example, "
+                                           "checked against the recorded PyTorch logits]."),
     allow_failed_gates: bool = typer.Option(False, "--allow-failed-gates", help="Measure bundles whose parity or "
                                             "accuracy gate failed (refused by default)."),
 ) -> None:
     """Latency, memory and size of bundles on a device, next to the fp32 teacher."""
     from edgebert.devices.bench import run_bench
     from edgebert.devices.bench_report import COLUMNS, table_row
-    from edgebert.devices.settings import DEFAULT_SENTENCE, BenchSettings
+    from edgebert.devices.settings import BenchSettings
     from rich.table import Table
 
     s = BenchSettings(runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads, timeout=timeout,
                       runner=runner, benchmark_model=benchmark_model, pin_cores=pin_cores,
-                      cooldown_temp=cooldown_temp, sentence=sentence or DEFAULT_SENTENCE)
+                      cooldown_temp=cooldown_temp, sentence=sentence or None)
     report = run_bench(list(bundles), device, s, out_dir, teachers=list(teacher), allow_failed_gates=allow_failed_gates)
     t = Table(title=report.device.get("where", device), title_justify="left")
     keep = ["artifact", "precision", "size MB", "accuracy", "p50 ms", "p90 ms", "speedup vs teacher",

@@ -120,9 +120,9 @@ def _measure(server, bundle: Path, meta: dict, s: BenchSettings, device: str, ur
 
 
 def _sanity_input(bundle: Path, meta: dict, sentence: str | None):
-    """bench.sanity_input, as text: a recorded sentence pair falls back to the default sentence
+    """sanity.sanity_input, as text: a recorded sentence pair falls back to the default sentence
     (the bench page tokenizes one text)."""
-    from .bench import sanity_input
+    from .sanity import sanity_input
     from .settings import DEFAULT_SENTENCE
 
     si = sanity_input(bundle, meta, sentence)
@@ -154,7 +154,8 @@ def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_di
     from edgebert.demo.server import DemoServer, demo_app_dir, lan_address, print_qr
     from edgebert.progress import console
 
-    from .bench import BenchReport, _plan, check_logits, load_bundle
+    from .measurement import BenchReport, load_bundle, plan
+    from .sanity import check_logits
     from .bench_report import write_report
     from .teacher_bundle import resolve_teachers
 
@@ -168,7 +169,7 @@ def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_di
                                  "memory_note": HEAP_NOTE}, settings=s.to_dict())
     metas = {b: load_bundle(b) for b in bundles}
     teacher_of = resolve_teachers(metas, teachers, out_dir / "teachers", s.teacher_eval_limit)
-    report.measurements = _plan(bundles, teacher_of)
+    report.measurements = plan(bundles, teacher_of)
     cfg = {"warmup": s.warmup, "runs": s.runs, "min_seconds": s.min_seconds, "text": None, "threads": s.threads}
     lan = device == "browser:lan"
     first = Path(report.measurements[0].bundle)

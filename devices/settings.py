@@ -26,7 +26,7 @@ class BenchSettings:
     cooldown_temp: float | None = None  # wait until the device is below this (°C) before each artifact
     cooldown_max_seconds: float = 600.0
     cooldown_poll_seconds: float = 10.0
-    sentence: str | None = None  # None: the bundle's recorded reference example (see bench.sanity_input)
+    sentence: str | None = None  # None: the bundle's recorded reference example (see sanity.sanity_input)
     teacher_eval_limit: int | None = None  # test examples for an auto-exported teacher's gates
 
     def validate(self) -> "BenchSettings":

@@ -2,7 +2,7 @@
 
 The allowed direction, lowest first (a module may import its own layer and any lower one):
 
-    0 base         errors, fsutil, progress, registry, sources, assets, yaml_config, quiet, disk_cache
+    0 base         errors, fsutil, progress, registry, sources, assets, yaml_config, quiet, disk_cache, comparison
     1 model, data
     2 core         inference, evaluation, teacher_head (the default teacher), inputs
     3 compression
@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIRS = {"edgebert": ROOT / "src" / "edgebert", "edgebert.exporters": ROOT / "exporters",
                 "edgebert.devices": ROOT / "devices"}
 LAYERS = [  # the first name of ``edgebert.X`` per layer, lowest first ("" is the package itself)
-    ["", "errors", "fsutil", "progress", "registry", "sources", "assets", "yaml_config", "quiet", "disk_cache"],
+    ["", "errors", "fsutil", "progress", "registry", "sources", "assets", "yaml_config", "quiet", "disk_cache",
+     "comparison"],
     ["model", "data"],
     ["inference", "evaluation", "teacher_head", "inputs"],
     ["compression"],

@@ -24,7 +24,8 @@ HARMLESS = {"tflite": re.compile(r"console\.error: (INFO: |WARNING: \[npu_regist
 
 @pytest.mark.parametrize("target", ["onnx", "tflite"])
 def test_phone_page_predicts_what_python_predicts(target, tiny_bundles, need_browser, tmp_path):
-    from edgebert.devices.bench import encode_sentence, host_reference, load_bundle
+    from edgebert.devices.measurement import load_bundle
+    from edgebert.devices.sanity import encode_sentence, host_reference
 
     bundle = tiny_bundles[target]
     meta = load_bundle(bundle)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from edgebert.devices import DeviceInfo, RunnerMissing
-from edgebert.devices.bench import run_bench, sanity
+from edgebert.devices.bench import run_bench
+from edgebert.devices.sanity import sanity
 from edgebert.devices.runners import BenchmarkModelRunner, PythonRunner, select_runner
 from edgebert.devices.transports.host import HostTransport
 

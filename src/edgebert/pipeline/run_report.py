@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..comparison import Figures, vs_teacher
 from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, output_dir, safe_name
 
 
@@ -88,16 +89,13 @@ def build_report(spec, run_dir: Path, student_dir: Path, bundles: dict, bench_di
         a["vs_teacher"] = {}
         if t is None or a is t:
             continue
-        v = a["vs_teacher"]
-        if t.get("size_bytes") and a.get("size_bytes"):
-            v["size_ratio"] = t["size_bytes"] / a["size_bytes"]
-        if t.get("accuracy") and a.get("accuracy") is not None:
-            v["accuracy_ratio"] = a["accuracy"] / t["accuracy"]
-            v["accuracy_delta_points"] = 100 * (a["accuracy"] - t["accuracy"])
+        v = a["vs_teacher"] = vs_teacher(Figures(t.get("size_bytes"), t.get("accuracy")),
+                                         Figures(a.get("size_bytes"), a.get("accuracy")))
         for device in a["latency"]:
-            tl, al = t["latency"].get(device, {}).get("p50_ms"), a["latency"][device].get("p50_ms")
-            if tl and al:
-                v.setdefault("speedup_p50", {})[device] = tl / al
+            speed = vs_teacher(Figures(p50_ms=t["latency"].get(device, {}).get("p50_ms")),
+                               Figures(p50_ms=a["latency"][device].get("p50_ms"))).get("speedup_p50")
+            if speed:
+                v.setdefault("speedup_p50", {})[device] = speed
     pareto = {}
     for device in devices:
         pts = [(a["name"], a["latency"][device]["p50_ms"], a["accuracy"]) for a in arts

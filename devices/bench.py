@@ -68,7 +68,7 @@ def measure(transport: Transport, runner, m: Measurement, workdir: str, s: Bench
     """Push, run and parse one artifact, filling ``m`` (raises DeviceError on failure)."""
     bundle = Path(m.bundle)
     meta = load_bundle(bundle)
-    local = bundle / meta["artifact"]["file"]
+    local = bundle / meta.artifact.file
     si = sanity_input(bundle, meta, s.sentence)
     inputs = si.inputs
     remote = f"{workdir}/{safe_name(m.name)}{local.suffix}"
@@ -158,7 +158,7 @@ def run_bench(bundles: list[Path], device: str, settings: BenchSettings | None =
         workdir = transport.workdir()
         probe = _probe(transport, workdir)
         report.device["runtimes"] = probe
-        formats = {format_of(b / m["artifact"]["file"]) for b, m in metas.items()}
+        formats = {format_of(b / m.artifact.file) for b, m in metas.items()}
         runners = {fmt: select_runner(fmt, transport, info, probe, s.runner, s.benchmark_model) for fmt in sorted(formats)}
         teacher_of = resolve_teachers(metas, teachers, out_dir / "teachers", s.teacher_eval_limit)
         report.measurements = plan(bundles, teacher_of)

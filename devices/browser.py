@@ -116,7 +116,7 @@ def _measure(server, bundle: Path, meta: dict, s: BenchSettings, device: str, ur
     except queue.Empty:
         raise DeviceTimeout(f"no browser posted a result within {s.timeout:.0f} s",
                             "open the printed URL in a browser (or on the phone), or raise --timeout") from None
-    return to_result(doc, meta["target"], s.warmup), doc
+    return to_result(doc, meta.target, s.warmup), doc
 
 
 def _sanity_input(bundle: Path, meta: dict, sentence: str | None):
@@ -160,7 +160,7 @@ def run_browser_bench(bundles: list[Path], device: str, s: BenchSettings, out_di
     from .teacher_bundle import resolve_teachers
 
     every = [*bundles, *teachers]
-    check_browser(device, [load_bundle(b)["target"] for b in every], [Path(b).name for b in every])
+    check_browser(device, [load_bundle(b).target for b in every], [Path(b).name for b in every])
     app = demo_app_dir()
     t0 = time.time()
     where = {"browser:chromium": "headless Chromium on this host (Pixel 7 profile, host CPU: not phone numbers)",

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgebert.comparison import Figures, vs_teacher
+from edgebert.exporters.metadata import BundleMetadata
 
 from .runners import format_of
 
@@ -71,7 +72,7 @@ class BenchReport:
 
 # --------------------------------------------------------------------------- bundles
 
-def load_bundle(path: Path) -> dict:
+def load_bundle(path: Path) -> BundleMetadata:
     """A bundle's metadata, once :func:`run_bench` has verified it."""
     from edgebert.exporters.bundle import read_bundle
 
@@ -79,7 +80,7 @@ def load_bundle(path: Path) -> dict:
 
 
 def _accuracy(meta: dict) -> dict | None:
-    acc = (meta.get("gates") or {}).get("accuracy")
+    acc = meta.accuracy_gate
     if not acc:
         return None
     return {"split": acc.get("split"), "examples": acc.get("examples"), "accuracy": acc.get("artifact_accuracy"),
@@ -87,9 +88,9 @@ def _accuracy(meta: dict) -> dict | None:
 
 
 def _measurement(path: Path, meta: dict, role: str, name: str) -> Measurement:
-    art = path / meta["artifact"]["file"]
+    art = path / meta.artifact.file
     size = art.stat().st_size if art.is_file() else sum(p.stat().st_size for p in art.rglob("*") if p.is_file())
-    return Measurement(name=name, bundle=str(path), role=role, target=meta["target"], precision=meta["precision"],
+    return Measurement(name=name, bundle=str(path), role=role, target=meta.target, precision=meta.precision,
                        format=format_of(art), size_bytes=size,
                        accuracy=_accuracy(meta))
 

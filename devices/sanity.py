@@ -10,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebert.exporters.base import Precision
+from edgebert.exporters.metadata import BundleMetadata
+
 from .settings import DEFAULT_SENTENCE
 
 
@@ -21,12 +24,12 @@ def encode_sentence(bundle: Path, seq_len: int, sentence: str) -> dict[str, np.n
     return {n: getattr(enc, n).numpy() for n in ("input_ids", "attention_mask", "token_type_ids")}
 
 
-def host_reference(bundle: Path, meta: dict, inputs: dict[str, np.ndarray]) -> np.ndarray | None:
+def host_reference(bundle: Path, meta: BundleMetadata, inputs: dict[str, np.ndarray]) -> np.ndarray | None:
     """The same input through the artifact's runtime here (None when it cannot run here)."""
     from edgebert.exporters import get_exporter
     from edgebert.exporters.bundle import bundle_artifact
 
-    exporter = get_exporter(meta["target"])
+    exporter = get_exporter(meta.target)
     if not exporter.can_run_here():
         return None
     art = bundle_artifact(bundle, meta)
@@ -38,7 +41,7 @@ RECORDED, HOST = "recorded PyTorch reference", "host runtime"
 # has them), so it means the same for logits of a few hundredths and of tens: fp32 runtimes
 # agree with PyTorch to rounding, fp16 to a few parts per thousand; int8 differs from PyTorch
 # by its quantization error and across CPUs by its kernels, so it is loose (and the class must match).
-RELATIVE_TOLERANCE = {"fp32": 1e-3, "fp16": 1e-2}
+RELATIVE_TOLERANCE = {Precision.FP32: 1e-3, Precision.FP16: 1e-2}
 QUANTIZED_RELATIVE_TOLERANCE = 0.1
 
 
@@ -54,7 +57,7 @@ class SanityInput:
     note: str | None = None
 
 
-def sanity_input(bundle: Path, meta: dict, sentence: str | None) -> SanityInput:
+def sanity_input(bundle: Path, meta: BundleMetadata, sentence: str | None) -> SanityInput:
     """Reference example 0 unless a sentence is given or the bundle predates reference.json."""
     from edgebert.exporters.bundle import read_reference
 
@@ -67,10 +70,10 @@ def sanity_input(bundle: Path, meta: dict, sentence: str | None) -> SanityInput:
                            None if "text_pair" in ex else ex.get("text"))
     text = sentence or DEFAULT_SENTENCE
     note = None if ref else "the bundle has no reference.json (made before edgebert recorded one)"
-    return SanityInput(encode_sentence(bundle, int(meta["seq_len"]), text), HOST, None, spread, text, note)
+    return SanityInput(encode_sentence(bundle, meta.seq_len, text), HOST, None, spread, text, note)
 
 
-def check_logits(si: SanityInput, device_logits: list, bundle: Path, meta: dict, precision: str) -> dict:
+def check_logits(si: SanityInput, device_logits: list, bundle: Path, meta: BundleMetadata, precision: str) -> dict:
     expected = si.expected if si.against == RECORDED else host_reference(bundle, meta, si.inputs)
     out = sanity(device_logits, expected, precision, against=si.against, spread=si.spread)
     return out | ({"note": si.note} if si.note else {})

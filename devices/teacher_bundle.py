@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from edgebert.errors import EdgebertError
+from edgebert.exporters.base import FLOAT
 from edgebert.inputs import is_default_task, load_data
 from edgebert.model import weights_sha256
 from edgebert.progress import console
@@ -21,7 +22,7 @@ NO_TEACHER_HINT = "pass --teacher BUNDLE (the fp32 teacher exported with `edgebe
 
 
 def _default_task(meta: dict) -> bool:
-    return is_default_task(meta.get("calibration", {}).get("source", ""))
+    return is_default_task(meta.calibration.get("source", ""))
 
 
 def source_checkpoint(meta: dict) -> Path | None:
@@ -29,7 +30,7 @@ def source_checkpoint(meta: dict) -> Path | None:
     index (bundles carry no paths), or the path an older bundle recorded; None if not here."""
     from edgebert.sources import recall
 
-    rec = meta.get("source_checkpoint", {})
+    rec = meta.source_checkpoint
     sha = rec.get("sha256")
     for candidate in (recall("checkpoint", sha), Path(rec["path"]) if rec.get("path") else None):
         if candidate is not None and candidate.is_dir() and weights_sha256(candidate) == sha:
@@ -53,7 +54,7 @@ def teacher_checkpoint(meta: dict) -> Path:
         from edgebert.teacher_head import default_teacher
 
         return default_teacher()
-    name = meta.get("source_checkpoint", {}).get("name") or "an unknown checkpoint"
+    name = meta.source_checkpoint.get("name") or "an unknown checkpoint"
     raise EdgebertError(f"cannot find the teacher of the bundle (made from {name}, not on this machine)",
                         NO_TEACHER_HINT)
 
@@ -62,7 +63,7 @@ def teacher_data(meta: dict):
     """The labelled data the bundle was calibrated/gated on, so the teacher is gated on it too."""
     from edgebert.sources import recall
 
-    calib = meta.get("calibration", {})
+    calib = meta.calibration
     source = str(calib.get("source", ""))
     if _default_task(meta):
         return load_data(None)
@@ -72,24 +73,24 @@ def teacher_data(meta: dict):
     if found is not None:
         from edgebert.data import examples_hash, load_labelled
 
-        data = load_labelled(found, label_names=meta.get("labels"))
+        data = load_labelled(found, label_names=meta.labels)
         if sha is None or examples_hash(data.examples) == sha:
             return data
     raise EdgebertError(f"the bundle's data ({source or 'unknown'}) is not on this machine", NO_TEACHER_HINT)
 
 
 def _matches(meta: dict, target: str, seq_len: int, sha: str | None) -> bool:
-    return (meta.get("target") == target and meta.get("seq_len") == seq_len and meta.get("precision") in ("fp32", "fp16")
-            and sha is not None and meta.get("source_checkpoint", {}).get("sha256") == sha)
+    return (meta.target == target and meta.seq_len == seq_len and meta.precision.is_float
+            and sha is not None and meta.source_checkpoint.get("sha256") == sha)
 
 
 def export_teacher(meta: dict, cache: Path, eval_limit: int | None = None) -> Path:
     """The teacher exported fp32 to the bundle's target at its seq len (reused from ``cache``)."""
     from edgebert.exporters.bundle import read_bundle
-    from edgebert.exporters.pipeline import ExportOptions, export_model
+    from edgebert.exporters.export import ExportOptions, export_model
 
     ckpt = teacher_checkpoint(meta)
-    target, seq_len = meta["target"], int(meta["seq_len"])
+    target, seq_len = meta.target, meta.seq_len
     sha = weights_sha256(ckpt)
     dest = cache / f"seq{seq_len}"
     for old in sorted(dest.glob(f"{target}-*")) if dest.exists() else []:
@@ -97,7 +98,7 @@ def export_teacher(meta: dict, cache: Path, eval_limit: int | None = None) -> Pa
             return old
     console.print(f"exporting the teacher ({ckpt.name}) to {target} fp32 at seq len {seq_len} for comparison ...")
     (res,) = export_model(ckpt, teacher_data(meta), dest,
-                          ExportOptions([target], "none", seq_len=seq_len, eval_limit=eval_limit))
+                          ExportOptions([target], FLOAT, seq_len=seq_len, eval_limit=eval_limit))
     return res.path
 
 
@@ -111,8 +112,8 @@ def resolve_teachers(bundles: dict[Path, dict], given: list[Path], cache: Path,
     out: dict[Path, Path] = {}
     exported: dict[tuple[str, int], Path] = {}
     for path, meta in bundles.items():
-        key = (meta["target"], int(meta["seq_len"]))
-        match = [p for p, m in given_meta.items() if (m["target"], int(m["seq_len"])) == key]
+        key = (meta.target, meta.seq_len)
+        match = [p for p, m in given_meta.items() if (m.target, m.seq_len) == key]
         if match:
             out[path] = match[0]
             continue

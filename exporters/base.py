@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Protocol
 
@@ -20,6 +21,29 @@ from edgebert.errors import EdgebertError
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "logits"
+
+
+class Precision(str, Enum):
+    """What numbers an artifact really computes with: the one vocabulary for precision.
+
+    The CLI's ``--quantize`` names the same values, plus ``none`` for a target's float
+    precision (fp32, or fp16 for Core ML): :meth:`Exporter.precision_for` is the one mapping."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"  # static: weights and activations, calibrated
+    INT8_DYNAMIC = "int8-dynamic"  # weights int8, activations quantized at run time (ONNX)
+    INT8_WEIGHTS = "int8-weights"  # weights stored int8, float compute (Core ML)
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_float(self) -> bool:
+        return self in (Precision.FP32, Precision.FP16)
+
+
+FLOAT = "none"  # --quantize value for a target's float precision
 
 
 class ExportError(EdgebertError):
@@ -57,7 +81,7 @@ class ExportRequest:
 class Artifact:
     target: str
     path: Path  # file, or folder for .mlpackage
-    precision: str  # fp32 | fp16 | int8 | int8-dynamic | int8-weights
+    precision: Precision
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     # a torch callable with the artifact's numerics, when the artifact cannot run here (CoreML on Linux)
@@ -92,11 +116,11 @@ class Thresholds:
 
 
 DEFAULT_THRESHOLDS = {
-    "fp32": Thresholds(1e-4, 0.99999, 0.999, 1e-5),
-    "fp16": Thresholds(5e-2, 0.999, 0.98, 0.01),
-    "int8": Thresholds(None, 0.9, 0.90, 0.05),
-    "int8-dynamic": Thresholds(None, 0.9, 0.90, 0.05),
-    "int8-weights": Thresholds(None, 0.95, 0.95, 0.03),
+    Precision.FP32: Thresholds(1e-4, 0.99999, 0.999, 1e-5),
+    Precision.FP16: Thresholds(5e-2, 0.999, 0.98, 0.01),
+    Precision.INT8: Thresholds(None, 0.9, 0.90, 0.05),
+    Precision.INT8_DYNAMIC: Thresholds(None, 0.9, 0.90, 0.05),
+    Precision.INT8_WEIGHTS: Thresholds(None, 0.95, 0.95, 0.03),
 }
 
 
@@ -105,7 +129,7 @@ class Exporter(ABC):
 
     target: ClassVar[str]
     suffix: ClassVar[str]  # ".pte", ".tflite", ".mlpackage", ".onnx"
-    quantize_modes: ClassVar[tuple[str, ...]]  # first is the fp default, e.g. ("none", "int8")
+    precisions: ClassVar[tuple[Precision, ...]]  # what it can produce; the first is its float precision
     export_modules: ClassVar[tuple[str, ...]]  # imported to export
     runtime_modules: ClassVar[tuple[str, ...]] = ()  # imported to run here
     install_hint: ClassVar[str] = "pip install -e . (edgebert's default install includes every target)"
@@ -120,11 +144,30 @@ class Exporter(ABC):
     runs_in_browser: ClassVar[bool] = False  # the web demo and the browser device can load it
     colour: ClassVar[str] = "#7f7f7f"  # in the reports' plots
 
+    @property
+    def float_precision(self) -> Precision:
+        return self.precisions[0]
+
+    @property
+    def quantize_modes(self) -> tuple[str, ...]:
+        """The ``--quantize`` values this target takes: ``none`` (its float precision) first."""
+        return (FLOAT, *(p.value for p in self.precisions if not p.is_float))
+
+    def precision_for(self, quantize: str | Precision) -> Precision:
+        """``--quantize`` (or a run recipe's precision) -> the precision this target produces."""
+        value = str(quantize)
+        if value == FLOAT or (Precision(value).is_float if value in Precision._value2member_map_ else False):
+            return self.float_precision
+        if value not in self.quantize_modes:
+            raise ExportError(f"target {self.target} does not support --quantize {value}",
+                              f"use one of {', '.join(self.quantize_modes)}")
+        return Precision(value)
+
     def can_run_here(self) -> bool:
         return platform.system() in self.runs_on
 
-    def thresholds(self, precision: str) -> Thresholds:
-        return DEFAULT_THRESHOLDS[precision]
+    def thresholds(self, precision: str | Precision) -> Thresholds:
+        return DEFAULT_THRESHOLDS[Precision(precision)]
 
     def finalize_bundle(self, bundle_dir: Path, artifact_file: Path, labels: list[str]) -> list[str]:
         """Target-specific additions once tokenizer files and labels sit next to the artifact

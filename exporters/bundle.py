@@ -26,9 +26,8 @@ from edgebert.fsutil import atomic_dir, sha256_artifact
 from edgebert.data.tokenizer_files import tokenizer_settings, write_vocab_txt
 from edgebert.model.hf import TOKENIZER_FILES
 
-from .base import INPUT_NAMES, Artifact, TensorSpec
-
-METADATA_VERSION = 1
+from .base import INPUT_NAMES, Artifact
+from .metadata import FORMAT, METADATA_VERSION, REEXPORT, BundleMetadata
 CORE_LIBRARIES = ("torch", "transformers", "tokenizers")  # + every target's own (Exporter.libraries)
 
 
@@ -98,10 +97,11 @@ def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: li
         (tmp / "labels.txt").write_text("\n".join(label_names) + "\n")
         if reference is not None:
             (tmp / REFERENCE_FILE).write_text(json.dumps(reference, separators=(",", ":")) + "\n")
+            reference_record = {"file": REFERENCE_FILE, "sha256": sha256_artifact(tmp / REFERENCE_FILE)}
         notes = list(artifact.notes) + (finalize(tmp, dest, label_names) if finalize else [])
         size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()) if dest.is_dir() else dest.stat().st_size
         doc = {
-            "format": "edgebert-bundle", "format_version": METADATA_VERSION,
+            "format": FORMAT, "format_version": METADATA_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "target": artifact.target, "precision": artifact.precision,
             "artifact": {"file": dest.name, "bytes": size, "sha256": sha256_artifact(dest)},
@@ -110,19 +110,16 @@ def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: li
                                     {"scale": artifact.output_quantization[0],
                                      "zero_point": artifact.output_quantization[1]}),
             "labels": label_names, "quantization": artifact.quantization, "notes": notes,
-            **({"reference": REFERENCE_FILE} if reference is not None else {}),
+            **({"reference": reference_record} if reference is not None else {}),
             **metadata, "versions": library_versions(),
         }
-        (tmp / "metadata.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        meta = BundleMetadata.from_dict(json.loads(json.dumps(doc, default=str)))  # the one schema, checked
+        (tmp / "metadata.json").write_text(json.dumps(meta.to_dict(), indent=2, default=str) + "\n")
     return out
 
 
-REQUIRED = ("target", "precision", "artifact", "inputs", "outputs", "labels", "seq_len")
-REEXPORT = "re-export it with `edgebert export`"
-
-
-def read_bundle(path: Path) -> dict[str, Any]:
-    """metadata.json, checked to be an edgebert bundle's; a damaged one is one line, never a traceback."""
+def read_bundle(path: Path) -> BundleMetadata:
+    """A bundle's metadata.json, checked; a damaged one is one line, never a traceback."""
     path = Path(path)
     if not path.is_dir():
         raise EdgebertError(f"bundle {path} does not exist" if not path.exists() else f"bundle {path} is a file",
@@ -134,65 +131,53 @@ def read_bundle(path: Path) -> dict[str, Any]:
         doc = json.loads(meta.read_text(encoding="utf-8"))
     except (ValueError, OSError) as exc:
         raise EdgebertError(f"{meta} is not valid JSON ({exc})", REEXPORT) from None
-    if not isinstance(doc, dict) or doc.get("format") != "edgebert-bundle":
-        raise EdgebertError(f"{meta} is not an edgebert bundle's metadata", "pass a folder written by edgebert export")
-    missing = [k for k in REQUIRED if k not in doc]
-    if missing or not isinstance(doc.get("artifact"), dict) or "file" not in doc["artifact"]:
-        raise EdgebertError(f"{meta} lacks {', '.join(missing) or 'artifact.file'}", REEXPORT)
-    if int(doc.get("format_version", 0)) > METADATA_VERSION:
-        raise EdgebertError(f"{path} was written by a newer edgebert (bundle format {doc['format_version']})",
-                            "upgrade edgebert")
-    return doc
+    return BundleMetadata.from_dict(doc, str(meta))
 
 
-def gate_status(meta: dict[str, Any]) -> str:
-    """passed | failed | unverified (numerics not checked where the bundle was made)."""
-    gates = meta.get("gates") or {}
-    if gates.get("status") in ("passed", "failed", "unverified"):
-        return gates["status"]
-    return "passed" if gates.get("passed") and meta.get("status", "passed") == "passed" else "failed"
-
-
-def verify_bundle(path: Path, *, allow_failed_gates: bool = False) -> dict[str, Any]:
-    """Check a bundle before it is used: the artifact is the one its gates measured (hash),
-    the labels match the model's outputs, and the gates passed (unless the user says otherwise)."""
+def verify_bundle(path: Path, *, allow_failed_gates: bool = False) -> BundleMetadata:
+    """Check a bundle before it is used: the artifact (and its recorded reference outputs) are
+    the ones its gates measured, the labels match the model's outputs, and the gates passed
+    (unless the user says otherwise)."""
     path = Path(path)
     meta = read_bundle(path)
-    art = path / meta["artifact"]["file"]
+    art = path / meta.artifact.file
     if not art.exists():
-        raise EdgebertError(f"bundle {path} has no {meta['artifact']['file']}", REEXPORT)
-    want = meta["artifact"].get("sha256")
-    if want is None or sha256_artifact(art) != want:
+        raise EdgebertError(f"bundle {path} has no {meta.artifact.file}", REEXPORT)
+    if meta.artifact.sha256 is None or sha256_artifact(art) != meta.artifact.sha256:
         raise EdgebertError(f"{art} is not the artifact this bundle's gates measured (its sha256 differs from "
                             "metadata.json)", f"{REEXPORT}; never swap the model file inside a bundle")
-    classes = (meta["outputs"][0].get("shape") or [None])[-1] if meta["outputs"] else None
+    ref = meta.reference
+    if ref is not None and ref.sha256 is not None and (
+            not (path / ref.file).is_file() or sha256_artifact(path / ref.file) != ref.sha256):
+        raise EdgebertError(f"{path / ref.file} is not the reference this bundle recorded at export time",
+                            f"restore it or {REEXPORT}")
     labels_file = path / "labels.txt"
     try:
         labels = [line for line in labels_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError):
         raise EdgebertError(f"{labels_file} is missing or unreadable", REEXPORT) from None
-    if labels != list(meta["labels"]) or (isinstance(classes, int) and classes != len(labels)):
+    classes = meta.num_labels
+    if labels != meta.labels or (classes is not None and classes != len(labels)):
         raise EdgebertError(f"{labels_file} lists {len(labels)} labels but the model has "
-                            f"{classes if isinstance(classes, int) else len(meta['labels'])} outputs "
-                            f"({', '.join(map(str, meta['labels']))})", f"restore labels.txt or {REEXPORT}")
-    if gate_status(meta) == "failed" and not allow_failed_gates:
-        why = "; ".join(meta.get("rejected_because") or []) or "see gates in its metadata.json"
+                            f"{classes if classes is not None else len(meta.labels)} outputs "
+                            f"({', '.join(meta.labels)})", f"restore labels.txt or {REEXPORT}")
+    if meta.gate_status == "failed" and not allow_failed_gates:
+        why = "; ".join(meta.rejected_because) or "see gates in its metadata.json"
         raise EdgebertError(f"bundle {path.name} failed its gates ({why})",
                             "fix and re-export it, or pass --allow-failed-gates to use it anyway")
     return meta
 
 
-def read_reference(path: Path, meta: dict[str, Any]) -> dict[str, Any] | None:
+def read_reference(path: Path, meta: BundleMetadata) -> dict[str, Any] | None:
     """The bundle's recorded PyTorch reference (None for bundles made before it existed),
     checked to fit the model's inputs and outputs; a damaged one is one line."""
-    name = meta.get("reference")
-    if not name:
+    if meta.reference is None:
         return None
-    file = Path(path) / str(name)
+    file = Path(path) / meta.reference.file
     try:
         doc = json.loads(file.read_text(encoding="utf-8"))
         rows = doc["examples"]
-        seq, classes = int(meta["seq_len"]), len(meta["labels"])
+        seq, classes = meta.seq_len, len(meta.labels)
         ok = bool(rows) and all(len(r[n]) == seq for r in rows for n in INPUT_NAMES) and \
             all(len(r["logits"]) == classes for r in rows)
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -202,11 +187,10 @@ def read_reference(path: Path, meta: dict[str, Any]) -> dict[str, Any] | None:
     return doc
 
 
-def bundle_artifact(path: Path, meta: dict[str, Any] | None = None) -> Artifact:
+def bundle_artifact(path: Path, meta: BundleMetadata | None = None) -> Artifact:
     """The Artifact a bundle holds, as its exporter's ``runner`` takes it (the inverse of write_bundle)."""
     path = Path(path)
     meta = meta or read_bundle(path)
-    oq = meta.get("output_quantization")
-    return Artifact(meta["target"], path / meta["artifact"]["file"], meta["precision"],
-                    [TensorSpec(**t) for t in meta["inputs"]], [TensorSpec(**t) for t in meta["outputs"]],
+    oq = meta.output_quantization
+    return Artifact(meta.target, path / meta.artifact.file, meta.precision, list(meta.inputs), list(meta.outputs),
                     output_quantization=(oq["scale"], oq["zero_point"]) if oq else None)

@@ -17,7 +17,6 @@ Host numbers are host numbers, not phone numbers; the report says where it was m
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -29,17 +28,20 @@ PRECISIONS = ("none", "int8")
 
 
 def _bundle_ok(path: Path, sha: str | None, seq_len: int | None) -> bool:
-    meta = path / "metadata.json"
-    if not meta.exists():
+    from edgebert.errors import EdgebertError
+    from edgebert.exporters.bundle import read_bundle
+
+    try:
+        meta = read_bundle(path)
+    except EdgebertError:
         return False
-    doc = json.loads(meta.read_text())
-    return doc.get("source_checkpoint", {}).get("sha256") == sha and (seq_len is None or doc.get("seq_len") == seq_len)
+    return meta.source_checkpoint.get("sha256") == sha and (seq_len is None or meta.seq_len == seq_len)
 
 
 def export_bundles(model: Path, data, out: Path, targets, seq_len, calib_size, eval_limit) -> dict[tuple, Path]:
     """(target, precision) -> passed bundle; reuses bundles of the same checkpoint already in ``out``."""
     from edgebert.model import weights_sha256
-    from edgebert.exporters.pipeline import ExportOptions, export_model
+    from edgebert.exporters.export import ExportOptions, export_model
 
     sha = weights_sha256(model)
     found = {}

@@ -74,7 +74,7 @@ def measure(rows: list, args) -> None:
         path = Path(row["path"])
         meta = read_bundle(path)
         run = ex.runner(bundle_artifact(path, meta))
-        ids = np.full((1, meta["seq_len"]), 1000, dtype=np.int64)
+        ids = np.full((1, meta.seq_len), 1000, dtype=np.int64)
         row["load_average_before"] = os.getloadavg()[0]
         row["latency"] = latency(run, ids, np.ones_like(ids), np.zeros_like(ids), 10, args.runs, args.min_seconds)
         print(json.dumps({"bundle": row["bundle"], "latency": row["latency"]}), flush=True)
@@ -98,7 +98,7 @@ def main() -> None:
     from edgebert.data import load_labelled
     from edgebert.data.default import load_rotten_tomatoes
     from edgebert.exporters.bundle import read_bundle
-    from edgebert.exporters.pipeline import ExportOptions, export_model
+    from edgebert.exporters.export import ExportOptions, export_model
     from edgebert.model import load_model, weights_sha256
     from edgebert.teacher_head import default_teacher
 
@@ -126,11 +126,11 @@ def main() -> None:
         (res,) = export_model(model_dir, data, args.work, ExportOptions([target], quantize))
         meta = read_bundle(res.path)
         rows.append({"bundle": res.path.name, "path": str(res.path.resolve()), "target": target,
-                     "quantize": quantize, "precision": meta["precision"], "status": meta["status"],
-                     "bytes": meta["artifact"]["bytes"], "export_and_gate_seconds": round(time.time() - t0, 1),
-                     "load_average_during_export": os.getloadavg()[0], "gates": meta["gates"],
-                     "precision_report": meta["precision_report"], "float_modules": meta["float_modules"],
-                     "fallback_attempts": len(meta.get("fallback_attempts", [])), "seq_len": meta["seq_len"]})
+                     "quantize": quantize, "precision": str(meta.precision), "status": meta.status,
+                     "bytes": meta.artifact.bytes, "export_and_gate_seconds": round(time.time() - t0, 1),
+                     "load_average_during_export": os.getloadavg()[0], "gates": meta.gates,
+                     "precision_report": meta.precision_report, "float_modules": meta.float_modules,
+                     "fallback_attempts": len(meta.fallback_attempts), "seq_len": meta.seq_len})
         print(json.dumps({k: rows[-1][k] for k in ("bundle", "status", "bytes")}), flush=True)
         write(result, rows)  # after every bundle, so an interrupted run keeps what it exported
     if not args.no_measure:

@@ -52,7 +52,7 @@ def untrimmed_rows(spec, work: Path, doc: dict) -> list[str]:
     """Export the student as it was before vocabulary trimming (same targets and precisions) and
     compare artifact size and gated accuracy per target: what trimming buys, measured."""
     from edgebert.exporters.bundle import read_bundle
-    from edgebert.exporters.pipeline import ExportOptions, export_model
+    from edgebert.exporters.export import ExportOptions, export_model
     from edgebert.model import weights_sha256
     from edgebert.pipeline.run import resolve_inputs
 
@@ -69,7 +69,7 @@ def untrimmed_rows(spec, work: Path, doc: dict) -> list[str]:
         q = spec.export.precision_for(target)
         dest = work / "bundles" / "untrimmed"
         found = [p for p in dest.glob(f"{target}-*") if (p / "metadata.json").exists()
-                 and read_bundle(p).get("source_checkpoint", {}).get("sha256") == sha] if dest.exists() else []
+                 and read_bundle(p).source_checkpoint.get("sha256") == sha] if dest.exists() else []
         if found:
             path = found[0]
         else:
@@ -78,9 +78,9 @@ def untrimmed_rows(spec, work: Path, doc: dict) -> list[str]:
             (res,) = export_model(src, data, dest, opts)
             path = res.path
         meta = read_bundle(path)
-        ub, tb = meta["artifact"]["bytes"], a["size_bytes"]
-        ua = (meta.get("gates") or {}).get("accuracy", {}).get("artifact_accuracy")
-        rows.append(f"| {target} | {meta['precision']} | {ub / 1e6:.1f} | {tb / 1e6:.1f} | {ub / tb:.2f}x | "
+        ub, tb = meta.artifact.bytes, a["size_bytes"]
+        ua = (meta.accuracy_gate or {}).get("artifact_accuracy")
+        rows.append(f"| {target} | {meta.precision} | {ub / 1e6:.1f} | {tb / 1e6:.1f} | {ub / tb:.2f}x | "
                     f"{'–' if ua is None else f'{ua:.4f}'} | {a['accuracy']:.4f} |")
     return rows
 

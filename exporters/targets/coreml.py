@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from .. import register_exporter
-from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, TensorSpec
+from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, Precision, TensorSpec
 
 # weights with at most this many elements stay fp16 under int8-weights (coremltools default: 2048)
 WEIGHT_THRESHOLD = 512
@@ -64,7 +64,7 @@ def _const_prefixes(float_modules: list[str]) -> tuple[str, ...]:
 class CoreMLExporter(Exporter):
     target = "coreml"
     suffix = ".mlpackage"
-    quantize_modes = ("none", "int8", "int8-weights")
+    precisions = (Precision.FP16, Precision.INT8, Precision.INT8_WEIGHTS)
     export_modules = ("coremltools", "torchao.quantization.pt2e")
     runtime_modules = ("coremltools",)
     runs_on = ("Darwin",)
@@ -93,7 +93,7 @@ class CoreMLExporter(Exporter):
 
             graph = calibrate_and_convert(model, args, xnnpack_quantizer(req.float_modules, model=model),
                                           req.calibration)
-            reference, to_export, precision = graph, graph, "int8"
+            reference, to_export, precision = graph, graph, Precision.INT8
             quant = {"scheme": "W8A8: static int8 activations and per-channel symmetric int8 weights, scales "
                                "from torchao PT2E calibration (XNNPACKQuantizer); CoreML quantize/dequantize ops, "
                                "fp16 compute between them", "calibration_examples": len(req.calibration),
@@ -102,7 +102,7 @@ class CoreMLExporter(Exporter):
             # no torch graph has fp16 / coremltools-int8 weight numerics: comparing the source
             # model with itself would prove nothing
             reference, to_export = None, model
-            precision = "fp16" if req.quantize == "none" else "int8-weights"
+            precision = self.precision_for(req.quantize)
             quant = {"scheme": "none (fp16 compute)"} if req.quantize == "none" else {
                 "scheme": "int8 weights only (coremltools linear_quantize_weights, linear_symmetric, per-channel); "
                           "fp16 compute", "weight_threshold": WEIGHT_THRESHOLD,
@@ -133,7 +133,7 @@ class CoreMLExporter(Exporter):
         labels = list(getattr(model.config, "label_names", None) or [])
         if labels:
             mlmodel.user_defined_metadata["edgebert.labels"] = ",".join(labels)
-        mlmodel.user_defined_metadata["edgebert.precision"] = precision
+        mlmodel.user_defined_metadata["edgebert.precision"] = str(precision)
         path = req.out_dir / f"model{self.suffix}"
         mlmodel.save(str(path))
         notes.append("CoreML runs only on macOS/iOS: elsewhere only its structure (I/O, op and weight census) "

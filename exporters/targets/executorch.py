@@ -17,7 +17,7 @@ import torch
 from edgebert.quiet import quiet
 
 from .. import register_exporter
-from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, TensorSpec
+from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, Precision, TensorSpec
 from ..pt2e import calibrate_and_convert, export_program, xnnpack_quantizer
 
 
@@ -25,7 +25,7 @@ from ..pt2e import calibrate_and_convert, export_program, xnnpack_quantizer
 class ExecuTorchExporter(Exporter):
     target = "executorch"
     suffix = ".pte"
-    quantize_modes = ("none", "int8")
+    precisions = (Precision.FP32, Precision.INT8)
     export_modules = ("executorch.exir", "executorch.backends.xnnpack.partition.xnnpack_partitioner",
                       "torchao.quantization.pt2e")
     runtime_modules = ("executorch.runtime",)
@@ -67,7 +67,7 @@ class ExecuTorchExporter(Exporter):
         path.write_bytes(et.buffer)
         seq = req.seq_len
         return Artifact(
-            target=self.target, path=path, precision="int8" if req.quantize == "int8" else "fp32",
+            target=self.target, path=path, precision=self.precision_for(req.quantize),
             inputs=[TensorSpec(n, "int64", [1, seq]) for n in INPUT_NAMES],
             outputs=[TensorSpec(OUTPUT_NAME, "float32", [1, req.model.config.num_labels])],
             reference=reference, quantization=quant, details=census,

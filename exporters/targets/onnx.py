@@ -20,7 +20,7 @@ import torch
 from edgebert.quiet import quiet
 
 from .. import register_exporter
-from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, TensorSpec
+from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, Precision, TensorSpec
 
 OPSET = 18
 QUANTIZED_OPS = ["MatMul", "Gemm"]
@@ -85,7 +85,7 @@ class _Calibration:
 class OnnxExporter(Exporter):
     target = "onnx"
     suffix = ".onnx"
-    quantize_modes = ("none", "int8", "int8-dynamic")
+    precisions = (Precision.FP32, Precision.INT8, Precision.INT8_DYNAMIC)
     export_modules = ("onnx", "onnxscript", "onnxruntime.quantization")
     runtime_modules = ("onnxruntime",)
     format = "onnx"
@@ -120,8 +120,8 @@ class OnnxExporter(Exporter):
             raise ExportError(f"ONNX export failed: {first[:300]}{said}", "an op has no ONNX translation") from None
         path = req.out_dir / f"model{self.suffix}"
         quant: dict[str, Any] = {"scheme": "none"}
-        precision = "fp32"
-        if req.quantize == "none":
+        precision = self.precision_for(req.quantize)
+        if precision.is_float:
             fp32.rename(path)
         else:
             from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
@@ -135,14 +135,13 @@ class OnnxExporter(Exporter):
             # symbolic shape inference fails on these graphs; ORT's own optimizer pass is enough
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
             _drop_value_info(pre)
-            if req.quantize == "int8":
+            if precision == Precision.INT8:
                 if not req.calibration:
                     raise ExportError("the calibration set is empty", "pass --calibration DATA with examples")
                 quantize_static(str(pre), str(path), _Calibration(req.calibration), quant_format=QuantFormat.QDQ,
                                 activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
                                 op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=exclude,
                                 extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
-                precision = "int8"
                 quant = {"scheme": "static int8 QDQ (onnxruntime quantize_static, per-channel symmetric weights, "
                                    "asymmetric per-tensor activations, MinMax calibration)"}
             else:
@@ -152,7 +151,6 @@ class OnnxExporter(Exporter):
                 quantize_dynamic(str(pre), str(path), weight_type=QuantType.QInt8, per_channel=True,
                                  op_types_to_quantize=QUANTIZED_OPS,
                                  nodes_to_exclude=exclude + [f"{n}_MatMul" for n in exclude])
-                precision = "int8-dynamic"
                 quant = {"scheme": "dynamic int8 (onnxruntime quantize_dynamic: int8 weights, activations "
                                    "quantized at run time)"}
             pre.unlink()

@@ -29,7 +29,7 @@ import torch
 from edgebert.quiet import quiet
 
 from .. import register_exporter
-from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, TensorSpec
+from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, Precision, TensorSpec
 from ..pt2e import calibrate_and_convert
 from ..tflite_metadata import METADATA_NAME, as_text, tensor_name
 
@@ -100,7 +100,7 @@ def _output_quantization(path: Path) -> tuple[str, tuple[float, int] | None]:
 class TFLiteExporter(Exporter):
     target = "tflite"
     suffix = ".tflite"
-    quantize_modes = ("none", "int8")
+    precisions = (Precision.FP32, Precision.INT8)
     export_modules = ("litert_torch", "torchao.quantization.pt2e")
     runtime_modules = ("ai_edge_litert.interpreter",)
     format = "tflite"
@@ -168,7 +168,7 @@ class TFLiteExporter(Exporter):
                          "in float_modules to get float32 logits for it")
         seq = req.seq_len
         return Artifact(
-            target=self.target, path=path, precision="int8" if req.quantize == "int8" else "fp32",
+            target=self.target, path=path, precision=self.precision_for(req.quantize),
             inputs=[TensorSpec(n, "int32", [1, seq]) for n in INPUT_NAMES],
             outputs=[TensorSpec(OUTPUT_NAME, out_dtype, [1, model.config.num_labels])],
             reference=reference, output_quantization=oq, notes=notes, quantization=quant,

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import torch
 
+from .errors import EdgebertError
 from .fsutil import atomic_write_bytes, atomic_write_json, cache_dir, sha256_text
 
 KEEP = 16  # entries per namespace
@@ -46,7 +47,7 @@ def cached_tensor(namespace: str, key: list[str], compute: Callable[[], torch.Te
     try:
         atomic_write_bytes(path, save({"value": value.contiguous()}))
         _prune(path.parent)
-    except OSError:  # a full or read-only cache only costs the recomputation
+    except (OSError, EdgebertError):  # a full, read-only or missing cache only costs the recomputation
         pass
     return value
 
@@ -64,6 +65,6 @@ def cached_json(namespace: str, key: list[str], compute: Callable[[], Any]) -> A
     try:
         atomic_write_json(path, value)
         _prune(path.parent)
-    except OSError:
+    except (OSError, EdgebertError):
         pass
     return value

@@ -114,7 +114,13 @@ def check_output_file(path: str | os.PathLike, what: str, fmt: str) -> Path:
         if not ours:
             raise EdgebertError(f"{what} {path} exists and was not written by edgebert",
                                 "pass a new file path; edgebert never replaces files it did not write")
-    check_output_dir(path.parent, what)
+    # one file written atomically beside others endangers none of them: only the folder must be writable
+    existing = path.parent
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise EdgebertError(f"{what} {path} lies under {existing}, which is a file", f"choose another {what} path")
+    _writable(path, existing, what)
     return path
 
 
@@ -258,5 +264,5 @@ def cache_dir() -> Path:
 
 def safe_name(name: str) -> str:
     """``name`` usable as one file name anywhere: each run of anything but ASCII letters, digits
-    and ``-_.`` becomes one ``_`` (``ssh://pi@board:22`` -> ``ssh_pi_board_22``)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "_"
+    and ``-_.`` becomes one ``_`` (``ssh://pi@board:22`` -> ``ssh_pi_board_22``); no leading dot."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_").lstrip(".") or "_"  # never "." or ".."

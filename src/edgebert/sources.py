@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from .errors import EdgebertError
 from .fsutil import atomic_write_json, cache_dir
 
 KINDS = ("checkpoint", "data")
@@ -40,7 +41,7 @@ def remember(kind: str, sha256: str | None, path: str | os.PathLike) -> None:
         entry[sha256] = where
         try:
             atomic_write_json(_index(), doc)
-        except OSError:
+        except (OSError, EdgebertError):  # an unusable cache only loses the hint
             pass
 
 

@@ -134,7 +134,7 @@ def test_compress_writes_the_trimmed_tokenizer_with_the_student(trimmed_student,
 
 
 def test_onnx_bundle_of_trimmed_student_carries_its_vocab_and_passes(trimmed_student, labelled, tmp_path):
-    from edgebert.exporters.pipeline import ExportOptions, export_model
+    from edgebert.exporters.export import ExportOptions, export_model
 
     out, _ = trimmed_student
     (res,) = export_model(out, labelled, tmp_path, ExportOptions(["onnx"], seq_len=16, calib_size=4, eval_limit=12))

@@ -35,7 +35,7 @@ def need_browser():
 def tiny_bundles(hf_bert_dir, sentiment_csv, tmp_path_factory):
     """target -> a passed fp32 bundle of the tiny classifier (seq len 32)."""
     from edgebert.data import Columns, load_labelled
-    from edgebert.exporters.pipeline import ExportOptions, export_model
+    from edgebert.exporters.export import ExportOptions, export_model
 
     data = load_labelled(sentiment_csv, Columns(), label_names=["neg", "pos"])
     out = tmp_path_factory.mktemp("bundles")

@@ -38,13 +38,13 @@ def test_phone_page_predicts_what_python_predicts(target, tiny_bundles, need_bro
     # uncaught exceptions and console.error calls (run.mjs collects both): a working page logs none
     errors = [e for e in page["errors"] if not HARMLESS.get(target, NOTHING).match(e)]
     assert errors == [], errors
-    inputs = encode_sentence(bundle, int(meta["seq_len"]), TEXT)
+    inputs = encode_sentence(bundle, meta.seq_len, TEXT)
     ref = host_reference(bundle, meta, inputs).reshape(-1)
     probs = np.exp(ref - ref.max()) / np.exp(ref - ref.max()).sum()
     assert page["input_ids"] == inputs["input_ids"].reshape(-1).tolist()  # the JS tokenizer agrees
     np.testing.assert_allclose(page["logits"], ref, atol=1e-4)
-    assert page["label"] == meta["labels"][int(ref.argmax())]
-    for i, label in enumerate(meta["labels"]):
+    assert page["label"] == meta.labels[int(ref.argmax())]
+    for i, label in enumerate(meta.labels):
         assert page["probabilities"][label] == pytest.approx(float(probs[i]), abs=1e-4)
     assert page["p50_ms"] > 0 and page["info"]["crossOriginIsolated"] is True
     assert page["viewport"]["width"] < 500 and "Android" in page["user_agent"]

@@ -17,7 +17,7 @@ SEQ_LEN = 16
 @pytest.fixture(scope="session")
 def tiny_bundles(hf_bert_dir, sentiment_csv, tmp_path_factory) -> dict[str, Path]:
     from edgebert.data import load_labelled
-    from edgebert.exporters.pipeline import ExportOptions, export_model
+    from edgebert.exporters.export import ExportOptions, export_model
 
     data = load_labelled(sentiment_csv, label_names=["neg", "pos"])
     out = tmp_path_factory.mktemp("bundles")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -81,6 +82,9 @@ def test_host_bench_checks_against_the_recorded_pytorch_logits(tiny_bundles, qui
     doc = json.loads((wrong / "reference.json").read_text())
     doc["examples"][0]["logits"] = doc["examples"][0]["logits"][::-1]
     (wrong / "reference.json").write_text(json.dumps(doc))
+    meta = json.loads((wrong / "metadata.json").read_text())  # re-pinned: a wrong record, not a tampered one
+    meta["reference"]["sha256"] = hashlib.sha256((wrong / "reference.json").read_bytes()).hexdigest()
+    (wrong / "metadata.json").write_text(json.dumps(meta))
     legacy = _copy(bundle, tmp_path / "legacy" / "onnx-fp32")
     (legacy / "reference.json").unlink()
     meta = json.loads((legacy / "metadata.json").read_text())

@@ -11,8 +11,8 @@ import pytest
 
 from edgebert.data import load_labelled
 from edgebert.errors import EdgebertError
-from edgebert.exporters.bundle import gate_status, read_bundle, verify_bundle
-from edgebert.exporters.pipeline import ExportOptions, export_model
+from edgebert.exporters.bundle import read_bundle, verify_bundle
+from edgebert.exporters.export import ExportOptions, export_model
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,8 @@ def _write_meta(path, doc):
 
 def test_a_fresh_bundle_verifies_and_records_the_artifact_hash(bundle):
     meta = verify_bundle(bundle)
-    assert meta["artifact"]["sha256"] == hashlib.sha256((bundle / "model.onnx").read_bytes()).hexdigest()
-    assert gate_status(meta) == "passed"
+    assert meta.artifact.sha256 == hashlib.sha256((bundle / "model.onnx").read_bytes()).hexdigest()
+    assert meta.gate_status == "passed" and meta.target == "onnx" and meta.labels == ["neg", "pos"]
 
 
 def test_a_swapped_artifact_is_refused(copy):
@@ -71,13 +71,15 @@ def test_failed_gates_need_an_explicit_allow(copy):
         verify_bundle(copy)
     assert "failed its gates (accuracy dropped 3.00 points" in err.value.one_line()
     assert "--allow-failed-gates" in err.value.one_line()
-    assert verify_bundle(copy, allow_failed_gates=True)["status"] == "rejected"
+    assert verify_bundle(copy, allow_failed_gates=True).status == "rejected"
 
 
 @pytest.mark.parametrize("damage, expected", [
     ("{not json", "is not valid JSON"),
     ("[]", "is not an edgebert bundle's metadata"),
     ('{"format": "edgebert-bundle", "target": "onnx"}', "lacks precision"),
+    ('{"format": "edgebert-bundle", "target": "onnx", "precision": "int3", "artifact": {"file": "m"}, "inputs": [], '
+     '"outputs": [], "labels": [], "seq_len": 8}', "has a malformed field"),
     ('{"format": "other"}', "is not an edgebert bundle's metadata"),
 ])
 def test_damaged_metadata_is_one_line(copy, damage, expected):
@@ -100,7 +102,28 @@ def test_no_path_of_the_machine_that_made_it(bundle, hf_bert_dir, sentiment_csv)
 def test_the_bench_still_finds_the_source_checkpoint_by_hash(bundle, hf_bert_dir):
     from edgebert.devices.teacher_bundle import source_checkpoint, teacher_data
 
-    meta = _meta(bundle)
+    import dataclasses
+
+    meta = read_bundle(bundle)
     assert source_checkpoint(meta).resolve() == hf_bert_dir.resolve()
     assert len(teacher_data(meta)) == 200
-    assert source_checkpoint({**meta, "source_checkpoint": {"sha256": "0" * 64}}) is None
+    assert source_checkpoint(dataclasses.replace(meta, source_checkpoint={"sha256": "0" * 64})) is None
+
+
+def test_a_changed_reference_is_refused(copy):
+    """The recorded PyTorch outputs the device is checked against are pinned like the artifact."""
+    ref = copy / "reference.json"
+    doc = json.loads(ref.read_text())
+    doc["examples"][0]["logits"][0] += 1.0
+    ref.write_text(json.dumps(doc))
+    with pytest.raises(EdgebertError, match="not the reference this bundle recorded"):
+        verify_bundle(copy)
+
+
+def test_metadata_round_trips_and_keeps_unknown_keys(copy):
+    from edgebert.exporters.metadata import BundleMetadata
+
+    doc = _meta(copy)
+    doc["added_by_a_newer_version"] = {"x": 1}
+    again = BundleMetadata.from_dict(doc).to_dict()
+    assert again == doc

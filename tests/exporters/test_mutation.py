@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from edgebert.cli import app
 from edgebert.data import load_labelled
 from edgebert.exporters import get_exporter
-from edgebert.exporters.pipeline import ExportOptions, export_model
+from edgebert.exporters.export import ExportOptions, export_model
 
 TARGETS = ("executorch", "tflite", "onnx")
 SEQ_LEN = 16

@@ -16,7 +16,7 @@ import pytest
 
 from builders import make_hf_bert, tiny_vocab
 from edgebert.data import load_labelled
-from edgebert.exporters.pipeline import ExportOptions, export_model
+from edgebert.exporters.export import ExportOptions, export_model
 from edgebert.exporters.tflite_metadata import read_metadata
 
 

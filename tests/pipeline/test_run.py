@@ -75,7 +75,7 @@ def test_changing_bench_settings_reruns_only_the_bench(first_run, teacher_dir, r
 
 
 def test_interrupted_run_resumes_at_the_step_that_did_not_finish(teacher_dir, run_data, tmp_path, monkeypatch):
-    import edgebert.exporters.pipeline as ep
+    import edgebert.exporters.export as ep
 
     real = ep.export_model
     calls = []

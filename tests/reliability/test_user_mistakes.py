@@ -36,7 +36,7 @@ def snapshot(root: Path) -> dict[str, str]:
 def user(tmp_path_factory, hf_bert_dir, hf_encoder_dir, sentiment_csv):
     """A user's folder: their checkpoints, data, a thesis, a bundle they exported."""
     from edgebert.data import load_labelled
-    from edgebert.exporters.pipeline import ExportOptions, export_model
+    from edgebert.exporters.export import ExportOptions, export_model
 
     home = tmp_path_factory.mktemp("user")
     shutil.copytree(hf_bert_dir, home / "clf")

@@ -55,7 +55,7 @@ def demo(
     with server:
         try:
             url = f"http://127.0.0.1:{server.port}/"
-            out.print(f"serving {bundle} ({server.meta['target']} {server.meta['precision']}) at {url}")
+            out.print(f"serving {bundle} ({server.meta.target} {server.meta.precision}) at {url}")
             if lan:
                 lan_url = f"http://{lan_address()}:{server.port}/"
                 out.print(f"on your phone (same network): {lan_url}")

@@ -40,7 +40,7 @@ def export(
     from rich.table import Table
 
     from ..errors import EdgebertError
-    from ..exporters.pipeline import ExportOptions, export_model
+    from ..exporters.export import ExportOptions, export_model
     from ..fsutil import check_output_dir
     from ..inputs import resolve
 

@@ -68,12 +68,12 @@ def check_bundle(bundle: Path, allow_failed_gates: bool = False) -> dict:
 
     bundle = Path(bundle)
     meta = verify_bundle(bundle, allow_failed_gates=allow_failed_gates)
-    if meta.get("target") not in browser_targets():
-        raise EdgebertError(f"a {meta.get('target')} bundle cannot run in a browser",
+    if meta.target not in browser_targets():
+        raise EdgebertError(f"a {meta.target} bundle cannot run in a browser",
                             f"serve {' or '.join(f'an {t}' if t[0] in 'aeiou' else f'a {t}' for t in browser_targets())} "
                             "bundle (the others need their native runtimes)")
-    if not (bundle / meta["artifact"]["file"]).is_file():
-        raise EdgebertError(f"bundle {bundle} has no {meta['artifact']['file']}", "re-export it")
+    if not (bundle / meta.artifact.file).is_file():
+        raise EdgebertError(f"bundle {bundle} has no {meta.artifact.file}", "re-export it")
     return meta
 
 

@@ -84,7 +84,9 @@ class _Runner:
 def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: bool = False) -> RunResult:
     """Run (or resume) ``spec``; returns where the report is."""
     from ..compression.run_recipe import check_recipe, compress
-    from ..exporters.pipeline import ExportOptions, export_model
+    from ..exporters import get_exporter
+    from ..exporters.base import FLOAT
+    from ..exporters.export import ExportContext, ExportOptions, export_model
     from .run_report import write_report
 
     t_start = time.time()
@@ -129,10 +131,11 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: boo
 
     # 2. export: fp32 teacher and quantized student per target, each gated against PyTorch
     bundles: dict[str, dict[str, dict]] = {role: {} for role in roles}
+    contexts: dict[str, ExportContext] = {}  # per role, shared by its targets: built on the first export that runs
     for role in roles:
         model_dir, model_hash = models[role]
         for target in targets:
-            quantize = "none" if role == "teacher" else spec.export.precision_for(target)
+            quantize = FLOAT if role == "teacher" else spec.export.precision_for(target)
             e = spec.export
             opts = ExportOptions([target], quantize, seq_len=seq_len, calib_size=e.calib_size, eval_limit=e.eval_limit,
                                  accuracy_budget=e.accuracy_budget)
@@ -140,15 +143,18 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: boo
                                __version__)
 
             def do_export(model_dir=model_dir, role=role, opts=opts):
-                (res,) = export_model(model_dir, data, run_dir / "bundles" / role, opts)
+                if role not in contexts:
+                    contexts[role] = ExportContext(model_dir, data, opts)
+                (res,) = export_model(model_dir, data, run_dir / "bundles" / role, opts, context=contexts[role])
                 from ..exporters.bundle import read_bundle
 
                 meta = read_bundle(res.path)
                 return {"bundle": str(res.path), "passed": res.passed, "target": res.target,
-                        "precision": res.precision, "artifact_sha256": meta["artifact"]["sha256"],
-                        "artifact_bytes": meta["artifact"]["bytes"]}, [res.path]
+                        "precision": res.precision, "artifact_sha256": meta.artifact.sha256,
+                        "artifact_bytes": meta.artifact.bytes}, [res.path]
 
-            rec = r.step(f"export {role} {target} ({'fp32' if quantize == 'none' else quantize})", fp_e, do_export, total)
+            label = get_exporter(target).precision_for(quantize)
+            rec = r.step(f"export {role} {target} ({label})", fp_e, do_export, total)
             bundles[role][target] = rec["outputs"]
 
     # 3. bench every passed bundle on each device, the teacher of the same target alongside

@@ -38,21 +38,27 @@ def _read(path: Path) -> dict | None:
 
 
 def _artifact(role: str, rec: dict) -> dict[str, Any]:
-    meta = _read(Path(rec["bundle"]) / "metadata.json") or {}
-    gates = meta.get("gates") or {}
+    from ..errors import EdgebertError
+    from ..exporters.bundle import read_bundle
+
+    try:
+        meta = read_bundle(Path(rec["bundle"]))
+    except EdgebertError:  # deleted or damaged since its step ran: the report says so
+        meta = None
+    gates = meta.gates if meta else {}
     par, acc = gates.get("parity") or {}, gates.get("accuracy") or {}
     return {
         "name": f"{role} {rec['target']} {rec['precision']}", "role": role, "target": rec["target"],
-        "precision": rec["precision"], "bundle": rec["bundle"], "status": meta.get("status", "missing"),
-        "rejected_because": meta.get("rejected_because") or [],
-        "size_bytes": rec.get("artifact_bytes") or (meta.get("artifact") or {}).get("bytes"),
+        "precision": rec["precision"], "bundle": rec["bundle"], "status": meta.status if meta else "missing",
+        "rejected_because": meta.rejected_because if meta else [],
+        "size_bytes": rec.get("artifact_bytes") or (meta.artifact.bytes if meta else None),
         "accuracy": acc.get("artifact_accuracy"), "pytorch_accuracy": acc.get("pytorch_accuracy"),
         "accuracy_split": acc.get("split"), "accuracy_examples": acc.get("examples"),
         "parity": {k: par.get(k) for k in ("max_abs_diff", "argmax_agreement", "mean_prob_diff", "passed")} if par else None,
         "verified_in": gates.get("verified_in"), "unverified_because": gates.get("unverified_because"),
         "structure_checked": (gates.get("structure") or {}).get("passed"),
-        "runs_as": (meta.get("precision_report") or {}).get("summary"),
-        "float_modules": meta.get("float_modules") or [],
+        "runs_as": meta.precision_report.get("summary") if meta else None,
+        "float_modules": meta.float_modules if meta else [],
         "latency": {},
     }
 

@@ -30,7 +30,11 @@ from ..compression.recipe import Recipe, load_recipe, parse_recipe
 from ..yaml_config import build, mapping, read_yaml, shipped_yaml, suggest
 from ..errors import EdgebertError
 
-PRECISIONS = ("int8", "int8-dynamic", "int8-weights", "none", "fp32")
+def _precisions() -> tuple[str, ...]:
+    """What a run recipe's student_precision may say: a Precision value, or none (the float one)."""
+    from ..exporters.base import FLOAT, Precision
+
+    return (FLOAT, *(p.value for p in Precision))
 
 
 @dataclass
@@ -53,8 +57,11 @@ class ExportSpec:
     teacher: bool = True  # export (and bench) the fp32 teacher alongside
 
     def precision_for(self, target: str) -> str:
+        """The ``--quantize`` value for the student on ``target`` (a float precision means none)."""
+        from ..exporters.base import FLOAT, Precision
+
         q = self.student_precision.get(target, self.student_precision.get("default", "int8"))
-        return "none" if q == "fp32" else q
+        return FLOAT if q == FLOAT or Precision(q).is_float else q
 
 
 @dataclass
@@ -135,9 +142,9 @@ def validate(spec: RunSpec) -> RunSpec:
         if t != "default" and t not in known:
             raise EdgebertError(f"run recipe export.student_precision: unknown target '{t}'",
                                 f"use default or one of {', '.join(known)}")
-        if q not in PRECISIONS:
+        if q not in _precisions():
             raise EdgebertError(f"run recipe export.student_precision.{t}: unknown precision '{q}'",
-                                f"use one of {', '.join(PRECISIONS)}")
+                                f"use one of {', '.join(_precisions())}")
     for t in e.targets:
         q, modes = e.precision_for(t), get_exporter(t).quantize_modes
         if q not in modes:

@@ -274,7 +274,7 @@ def test_int8_weights_without_quantization_is_rejected(hf_bert_dir, sentiment_cs
 
 @off_macos
 def test_w8a8_torch_reference_is_reported_but_cannot_pass(hf_bert_dir, sentiment, tmp_path):
-    from edgebert.exporters.pipeline import ExportOptions, export_model
+    from edgebert.exporters.export import ExportOptions, export_model
 
     (res,) = export_model(hf_bert_dir, sentiment, tmp_path, ExportOptions(["coreml"], "int8", seq_len=16,
                                                                          calib_size=8))

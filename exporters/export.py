@@ -27,11 +27,12 @@ from edgebert.data.examples import examples_hash
 from edgebert.sources import remember
 from edgebert.errors import DependencyError, EdgebertError
 from edgebert.fsutil import output_dir, scratch_dir
+from edgebert.inference import run_batches
 from edgebert.model import load_model, weights_sha256
 from edgebert.progress import console
 
 from . import get_exporter, target_names
-from .base import INPUT_NAMES, Artifact, Exporter, ExportRequest
+from .base import FLOAT, INPUT_NAMES, Artifact, Exporter, ExportRequest, Precision
 from .bundle import read_bundle, reference_doc, write_bundle
 from .gates import accuracy_gate, parity, run_examples
 
@@ -41,13 +42,12 @@ from .gates import accuracy_gate, parity, run_examples
 #   teacher when measured alone, and a float head gives float32 logits, which every
 #   runtime (MediaPipe's TextClassifier included) accepts.
 DEFAULT_FLOAT_MODULES = ["embeddings", "classifier"]
-FLOAT_PRECISIONS = ("fp32", "fp16")
 
 
 @dataclass
 class ExportOptions:
     targets: list[str]
-    quantize: str = "none"  # none | int8 | a target-specific mode (int8-dynamic, int8-weights)
+    quantize: str = FLOAT  # "none" (the target's float precision) or a Precision value it supports
     seq_len: int | None = None  # default: the length the model was trained at, else 128
     calib_size: int = 128
     calib_seed: int = 0
@@ -116,16 +116,14 @@ def _padded(enc: Encoded) -> dict[str, torch.Tensor]:
     return {n: getattr(enc, n) for n in INPUT_NAMES}
 
 
-@torch.no_grad()
-def _torch_logits(model, enc: Encoded) -> np.ndarray:
-    out = [model(*(getattr(enc, n)[i:i + 64] for n in INPUT_NAMES)) for i in range(0, len(enc), 64)]
-    return torch.cat(out).float().numpy()
-
-
-class _Context:
-    """Everything shared by all targets of one export run (computed once)."""
+class ExportContext:
+    """Everything shared by the exports of one model on one data set: the loaded model, the
+    calibration batches, the encoded eval split and its PyTorch reference logits, and the int8
+    sensitivity ranking (computed on first use). A caller exporting the same model to several
+    targets in separate calls (``edgebert run``) passes it back to :func:`export_model`."""
 
     def __init__(self, model_dir: Path, data: LabelledData, opts: ExportOptions):
+        self.key = context_key(model_dir, data, opts)
         self.model_dir = model_dir
         self.model = load_model(model_dir, require_head=True)
         check_float_modules(self.model, opts.float_modules)
@@ -143,7 +141,7 @@ class _Context:
         self.sensitivity_enc = encode(tok, parts.get("dev")[:opts.sensitivity_examples], self.seq_len, self.labels)
         eval_examples = parts.get(opts.eval_split)[:opts.eval_limit]
         self.eval_enc = encode(tok, eval_examples, self.seq_len, self.labels)
-        self.eval_ref = _torch_logits(self.model, self.eval_enc)
+        self.eval_ref = run_batches(self.model, self.eval_enc, show_progress=False).numpy()
         self.reference = reference_doc(self.eval_enc, self.eval_ref, eval_examples, self.labels, opts.eval_split)
         self.eval_split = opts.eval_split
         # names and content hashes only: a bundle carries no path of the machine that made it
@@ -169,7 +167,7 @@ class _Context:
         return self._sensitivity
 
 
-def _gate(exporter: Exporter, art: Artifact, ctx: _Context, opts: ExportOptions) -> dict[str, Any]:
+def _gate(exporter: Exporter, art: Artifact, ctx: ExportContext, opts: ExportOptions) -> dict[str, Any]:
     """Parity + accuracy in the artifact's own runtime: status ``passed`` or ``failed``.
 
     Where that runtime cannot run, the numerics are ``unverified``: only the saved artifact's
@@ -184,19 +182,19 @@ def _gate(exporter: Exporter, art: Artifact, ctx: _Context, opts: ExportOptions)
             "parity": par.to_dict(), "accuracy": acc.to_dict(), "seconds": round(time.time() - t0, 1)}
 
 
-def _numerics(run, exporter: Exporter, art: Artifact, ctx: _Context, opts: ExportOptions, what: str):
+def _numerics(run, exporter: Exporter, art: Artifact, ctx: ExportContext, opts: ExportOptions, what: str):
     # one pass over the held-out eval split gives both gates (a few dozen examples are too
     # few to estimate argmax agreement of an int8 model near the decision boundary)
     logits = run_examples(run, ctx.eval_enc, f"{exporter.target}-{art.precision}: {what}")
     par = parity(logits, ctx.eval_ref, exporter.thresholds(art.precision))
-    budget = opts.accuracy_budget if art.precision not in FLOAT_PRECISIONS else 0.5
+    budget = opts.accuracy_budget if not Precision(art.precision).is_float else 0.5
     return par, accuracy_gate(ctx.eval_split, logits, ctx.eval_ref, ctx.eval_enc.labels.numpy(), budget)
 
 
 _OS_NAMES = {"Darwin": "macOS"}
 
 
-def _unverified_gate(exporter: Exporter, art: Artifact, ctx: _Context, opts: ExportOptions) -> dict[str, Any]:
+def _unverified_gate(exporter: Exporter, art: Artifact, ctx: ExportContext, opts: ExportOptions) -> dict[str, Any]:
     t0 = time.time()
     needs = " or ".join(_OS_NAMES.get(s, s) for s in exporter.runs_on)
     check = getattr(exporter, "check_structure", None)  # what a target can verify without its runtime
@@ -221,7 +219,7 @@ def _unverified_gate(exporter: Exporter, art: Artifact, ctx: _Context, opts: Exp
             "seconds": round(time.time() - t0, 1)}
 
 
-def _export_once(exporter: Exporter, ctx: _Context, quantize: str, float_modules: list[str], work: Path):
+def _export_once(exporter: Exporter, ctx: ExportContext, quantize: str, float_modules: list[str], work: Path):
     sub = Path(tempfile.mkdtemp(dir=work))
     req = ExportRequest(ctx.model, ctx.seq_len, quantize, ctx.calibration, sub, float_modules=float_modules)
     t0 = time.time()
@@ -229,11 +227,11 @@ def _export_once(exporter: Exporter, ctx: _Context, quantize: str, float_modules
     return art, round(time.time() - t0, 1)
 
 
-def export_target(target: str, ctx: _Context, out_dir: Path, opts: ExportOptions) -> BundleResult:
+def export_target(target: str, ctx: ExportContext, out_dir: Path, opts: ExportOptions) -> BundleResult:
     exporter = get_exporter(target)
     require_target(exporter)
     quantize = opts.quantize
-    float_modules = list(dict.fromkeys(DEFAULT_FLOAT_MODULES + opts.float_modules)) if quantize != "none" else []
+    float_modules = list(dict.fromkeys(DEFAULT_FLOAT_MODULES + opts.float_modules)) if quantize != FLOAT else []
     output_dir(out_dir)
     with scratch_dir(out_dir, f".{target}-work-") as work:
         console.print(f"[bold]{target}[/]: exporting ({quantize}) at seq len {ctx.seq_len} ...")
@@ -241,7 +239,7 @@ def export_target(target: str, ctx: _Context, out_dir: Path, opts: ExportOptions
         gates = _gate(exporter, art, ctx, opts)
         attempts = [{"float_modules": float_modules, "export_seconds": secs, "gates": gates}]
         # a quantized artifact that misses either gate gets the sensitivity fallback
-        needs_fallback = (art.precision not in FLOAT_PRECISIONS and gates["status"] == "failed"
+        needs_fallback = (not Precision(art.precision).is_float and gates["status"] == "failed"
                           and not (gates.get("structure") or {}).get("problems"))
         if needs_fallback and opts.fallback:
             ranking = [s.module for s in ctx.sensitivity() if s.module not in float_modules]
@@ -268,7 +266,7 @@ def export_target(target: str, ctx: _Context, out_dir: Path, opts: ExportOptions
         dest = out_dir / (f"{name}.rejected" if status == "rejected" else name)
         write_bundle(dest, art, ctx.model_dir, ctx.labels, meta, finalize=exporter.finalize_bundle,
                      reference=ctx.reference)
-        meta["artifact_bytes"] = read_bundle(dest)["artifact"]["bytes"]
+        meta["artifact_bytes"] = read_bundle(dest).artifact.bytes
     return BundleResult(target, art.precision, dest, status, meta)
 
 
@@ -292,24 +290,17 @@ def _numeric_reasons(par: dict | None, acc: dict | None) -> list[str]:
     return out
 
 
-_LAST_CONTEXT: dict[tuple, _Context] = {}
+def context_key(model_dir: Path, data: LabelledData, opts: ExportOptions) -> tuple:
+    """What an export context depends on (the gate settings, not the target or precision)."""
+    return (str(Path(model_dir).resolve()), weights_sha256(model_dir), examples_hash(data.examples),
+            tuple(data.label_names), opts.seq_len, opts.calib_size, opts.calib_seed, opts.split_seed,
+            opts.sensitivity_examples, opts.eval_split, opts.eval_limit)
 
 
-def _context(model_dir: Path, data: LabelledData, opts: ExportOptions) -> _Context:
-    """One export context per model, data and gate settings: consecutive exports of the same
-    model to different targets or precisions share its reference logits and sensitivity."""
-    key = (str(model_dir.resolve()), weights_sha256(model_dir), examples_hash(data.examples), tuple(data.label_names),
-           opts.seq_len, opts.calib_size, opts.calib_seed, opts.split_seed, opts.sensitivity_examples,
-           opts.eval_split, opts.eval_limit)
-    if key not in _LAST_CONTEXT:
-        _LAST_CONTEXT.clear()  # keep one: a context holds a model and encoded data
-        _LAST_CONTEXT[key] = _Context(model_dir, data, opts)  # checks the float modules before the slow part
-    else:
-        check_float_modules(_LAST_CONTEXT[key].model, opts.float_modules)
-    return _LAST_CONTEXT[key]
-
-
-def export_model(model_dir: str | Path, data: LabelledData, out_dir: str | Path, opts: ExportOptions) -> list[BundleResult]:
+def export_model(model_dir: str | Path, data: LabelledData, out_dir: str | Path, opts: ExportOptions, *,
+                 context: ExportContext | None = None) -> list[BundleResult]:
+    """One gated bundle per target. ``context``: one from an earlier call on the same model,
+    data and gate settings, reused (it is rebuilt when any of them differ)."""
     opts.validate()
     everything = opts.targets == ["all"]
     targets = []
@@ -325,5 +316,9 @@ def export_model(model_dir: str | Path, data: LabelledData, out_dir: str | Path,
     if not targets:
         raise EdgebertError(f"no target supports --quantize {opts.quantize}", "use --quantize none or int8")
     output_dir(out_dir)
-    ctx = _context(Path(model_dir), data, opts)
+    if context is not None and context.key == context_key(Path(model_dir), data, opts):
+        check_float_modules(context.model, opts.float_modules)
+        ctx = context
+    else:
+        ctx = ExportContext(Path(model_dir), data, opts)  # checks the float modules before the slow part
     return [export_target(t, ctx, Path(out_dir), opts) for t in targets]

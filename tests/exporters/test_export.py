@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from edgebert.cli import app
 from edgebert.data import load_labelled
-from edgebert.exporters.pipeline import ExportOptions, export_model
+from edgebert.exporters.export import ExportOptions, export_model
 from edgebert.fsutil import MARKER
 
 BUNDLE_FILES = {MARKER, "model.onnx", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "edgebert_tokenizer.json",
@@ -40,7 +40,7 @@ def test_onnx_bundle_is_complete_and_metadata_valid(hf_bert_dir, labelled, tmp_p
 
 def test_over_budget_int8_falls_back_by_sensitivity_then_is_rejected(hf_bert_dir, labelled, tmp_path, monkeypatch):
     """An accuracy gate that every artifact misses forces every fallback step; the bundle is then rejected."""
-    import edgebert.exporters.pipeline as pipeline
+    import edgebert.exporters.export as pipeline
     from edgebert.exporters.gates import accuracy_gate
 
     def always_over(split, got, ref, labels, budget):

@@ -119,10 +119,6 @@ def test_only_the_most_recently_used_entries_stay(cache):
         assert computes[i].calls == 2
 
 
-@pytest.mark.xfail(strict=True, reason="cached_* catch OSError only, but atomic_write_* -> ensure_dir turns a cache "
-                                       "folder it cannot create (EDGEBERT_CACHE under a file, a read-only HOME) "
-                                       "into EdgebertError: compression fails after computing the teacher's logits "
-                                       "instead of only losing the cache")
 def test_a_cache_that_cannot_be_created_costs_only_the_recomputation(tmp_path, monkeypatch):
     (tmp_path / "afile").write_text("x")
     monkeypatch.setenv("EDGEBERT_CACHE", str(tmp_path / "afile" / "cache"))

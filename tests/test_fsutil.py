@@ -157,10 +157,6 @@ def test_check_output_file_refuses_what_edgebert_did_not_write(tmp_path):
     assert str(tmp_path / "f") in msg and "is a file" in msg
 
 
-@pytest.mark.xfail(strict=True, reason="check_output_file applies the folder rule to the file's parent: a report "
-                                       "edgebert wrote (format matches) is refused because its folder is unmarked, "
-                                       "so `edgebert eval --json r/eval.json` fails on a re-run, and a new report "
-                                       "in a folder with any user file (e.g. the cwd) is refused")
 @pytest.mark.parametrize("neighbour", ["ours.json", "notes.txt"])
 def test_check_output_file_allows_a_report_edgebert_wrote_and_a_new_one_next_to_user_files(tmp_path, neighbour):
     ours = tmp_path / "ours.json"
@@ -288,7 +284,7 @@ def test_sha256_tree_sees_every_content_and_name_change(tmp_path):
     ("ssh://pi@board:22", "ssh_pi_board_22"),
     ("emulator-5554", "emulator-5554"),
     ("my run (v2).yaml", "my_run_v2_.yaml"),
-    ("../../etc/passwd", ".._.._etc_passwd"),
+    ("../../etc/passwd", "_.._etc_passwd"),  # no leading dot: never "." or ".." or hidden
     ("café", "caf"),
     ("///", "_"),
     ("", "_"),
@@ -297,8 +293,6 @@ def test_safe_name(name, expected):
     assert safe_name(name) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="safe_name('..') returns '..' (and '.' -> '.'), which names the parent "
-                                       "folder, not a file: runs/<recipe name> or bench/<device> escape their folder")
 @pytest.mark.parametrize("name", ["..", "."])
 def test_safe_name_is_never_a_relative_folder(name):
     assert safe_name(name) not in (".", "..")

@@ -86,10 +86,6 @@ def test_a_read_only_cache_loses_only_the_hint(ckpt, cache, monkeypatch):
     assert recall("checkpoint", "sha-a") is None
 
 
-@pytest.mark.xfail(strict=True, reason="remember() catches OSError only, but atomic_write_json -> ensure_dir turns a "
-                                       "cache folder it cannot create (EDGEBERT_CACHE under a file, a read-only "
-                                       "HOME) into EdgebertError, so `edgebert export` fails where only the hint "
-                                       "should be lost (exporters/pipeline.py calls remember)")
 def test_a_cache_folder_that_cannot_be_created_loses_only_the_hint(ckpt, tmp_path, monkeypatch):
     (tmp_path / "afile").write_text("x")
     monkeypatch.setenv("EDGEBERT_CACHE", str(tmp_path / "afile" / "cache"))

@@ -12,7 +12,7 @@ import os
 import pytest
 
 # fixtures shared across test folders (adb protocol test server, native runner builds; tests/ is on the path)
-pytest_plugins = ["adb_fixtures"]
+pytest_plugins = ["adb_fixtures", "bundle_fixtures"]
 
 # node id (a file, or a test with or without its [parameters]) -> why it may skip in CI.
 # Only opt-in tests belong here: ones that need hardware or an environment CI does not have.

@@ -23,11 +23,11 @@ HARMLESS = {"tflite": re.compile(r"console\.error: (INFO: |WARNING: \[npu_regist
 
 
 @pytest.mark.parametrize("target", ["onnx", "tflite"])
-def test_phone_page_predicts_what_python_predicts(target, tiny_bundles, need_browser, tmp_path):
+def test_phone_page_predicts_what_python_predicts(target, browser_bundles, need_browser, tmp_path):
     from edgebert.devices.measurement import load_bundle
     from edgebert.devices.sanity import encode_sentence, host_reference
 
-    bundle = tiny_bundles[target]
+    bundle = browser_bundles[target]
     meta = load_bundle(bundle)
     shot = tmp_path / f"demo-{target}.png"
     with DemoServer(bundle, demo_app_dir()) as s:
@@ -53,8 +53,8 @@ def test_phone_page_predicts_what_python_predicts(target, tiny_bundles, need_bro
         shutil.copy(shot, os.environ["EDGEBERT_ARTIFACTS"])
 
 
-def test_installed_page_works_offline_after_one_visit(tiny_bundles, need_browser):
-    with DemoServer(tiny_bundles["onnx"], demo_app_dir()) as s:
+def test_installed_page_works_offline_after_one_visit(browser_bundles, need_browser):
+    with DemoServer(browser_bundles["onnx"], demo_app_dir()) as s:
         proc = subprocess.run(["node", "e2e/offline.mjs", s.url, TEXT], cwd=demo_app_dir(), capture_output=True,
                               text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,15 +13,11 @@ from edgebert.devices.browser import to_result
 from edgebert.devices.settings import BenchSettings
 from edgebert.errors import EdgebertError
 
-_spec = importlib.util.spec_from_file_location("_demo_conftest", Path(__file__).parents[1] / "demo" / "conftest.py")
-demo = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(demo)
-need_browser, tiny_bundles, fake_app, fake_bundle = demo.need_browser, demo.tiny_bundles, demo.fake_app, demo.fake_bundle
 
 
-def test_browser_bench_round_trip_returns_sane_numbers(tiny_bundles, need_browser, tmp_path):
+def test_browser_bench_round_trip_returns_sane_numbers(browser_bundles, need_browser, tmp_path):
     """ONNX and TFLite bundles (each its own fp32 teacher) measured one after the other at one URL."""
-    bundles = [tiny_bundles["onnx"], tiny_bundles["tflite"]]
+    bundles = [browser_bundles["onnx"], browser_bundles["tflite"]]
     rep = run_bench(bundles, "browser:chromium", BenchSettings(runs=12, min_seconds=0.2, warmup=2, timeout=240),
                     tmp_path / "bench", teachers=bundles)
     assert rep.complete

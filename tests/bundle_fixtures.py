@@ -1,4 +1,10 @@
-"""Tiny ONNX and TFLite bundles, and the real browser, for the web demo tests."""
+"""Bundles and stand-ins shared by the device, demo and CLI tests (a plug-in of the repo-root
+conftest.py, so every test folder sees the same fixtures).
+
+``tiny_bundles`` come from the tiny BERT of tests/conftest.py through the real export
+pipeline, so the harness reads the same metadata.json a user's bundle has (source checkpoint,
+calibration source, gates) and can auto-export the teacher the same way.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,34 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+
+SEQ_LEN = 16
+
+
+@pytest.fixture(scope="session")
+def tiny_bundles(hf_bert_dir, sentiment_csv, tmp_path_factory) -> dict[str, Path]:
+    from edgebert.data import load_labelled
+    from edgebert.exporters.export import ExportOptions, export_model
+
+    data = load_labelled(sentiment_csv, label_names=["neg", "pos"])
+    out = tmp_path_factory.mktemp("bundles")
+    found = {}
+    for targets, quantize in ((["onnx", "tflite", "executorch"], "none"), (["onnx"], "int8")):
+        opts = ExportOptions(targets, quantize, seq_len=SEQ_LEN, calib_size=8, eval_limit=16)
+        for res in export_model(hf_bert_dir, data, out, opts):
+            assert res.passed, res.metadata["rejected_because"]
+            found[res.path.name] = res.path
+    return found
+
+
+@pytest.fixture
+def quick():
+    """Settings that keep each measurement well under a second."""
+    from edgebert.devices.settings import BenchSettings
+
+    return BenchSettings(runs=3, min_seconds=0.0, warmup=1, threads=1, timeout=120)
+
 
 
 def browser_ready() -> str | None:
@@ -32,7 +65,7 @@ def need_browser():
 
 
 @pytest.fixture(scope="session")
-def tiny_bundles(hf_bert_dir, sentiment_csv, tmp_path_factory):
+def browser_bundles(hf_bert_dir, sentiment_csv, tmp_path_factory):
     """target -> a passed fp32 bundle of the tiny classifier (seq len 32)."""
     from edgebert.data import Columns, load_labelled
     from edgebert.exporters.export import ExportOptions, export_model

@@ -2,11 +2,18 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
+from builders import write_sentiment_csv
 from edgebert.cli import app
 
 runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def data_csv(tmp_path_factory):
+    return write_sentiment_csv(tmp_path_factory.mktemp("cdata") / "sentiment.csv", 120, seed=3)
 
 
 def invoke(*args):

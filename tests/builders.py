@@ -136,3 +136,16 @@ def make_hf_distilbert(path: Path, *, pickle_only: bool = False) -> Path:
         (path / "model.safetensors").unlink()
         torch.save(state, path / "pytorch_model.bin")
     return path
+
+
+def refused(call, *args, **kwargs) -> str:
+    """The one-line message of the EdgebertError ``call`` must raise (never a bare OSError or traceback)."""
+    import pytest
+
+    from edgebert.errors import EdgebertError
+
+    with pytest.raises(EdgebertError) as info:
+        call(*args, **kwargs)
+    err = info.value
+    assert "\n" not in err.message and "\n" not in (err.hint or "")
+    return err.one_line()

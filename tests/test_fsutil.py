@@ -16,18 +16,10 @@ from pathlib import Path
 import pytest
 
 from edgebert import fsutil
+from builders import refused
 from edgebert.errors import EdgebertError
 from edgebert.fsutil import (MARKER, atomic_dir, atomic_write_bytes, check_output_dir, check_output_file,
                              clean_stale, output_dir, safe_name, scratch_dir, sha256_tree, written_by_edgebert)
-
-
-def _refused(call, *args, **kwargs) -> str:
-    """The one-line message of the EdgebertError ``call`` raises (never a bare OSError)."""
-    with pytest.raises(EdgebertError) as info:
-        call(*args, **kwargs)
-    err = info.value
-    assert "\n" not in err.message and "\n" not in (err.hint or "")
-    return err.one_line()
 
 
 @pytest.fixture
@@ -92,20 +84,20 @@ def test_a_legacy_bundle_is_recognised_by_its_format_only(tmp_path):
 def test_a_file_is_refused(tmp_path):
     f = tmp_path / "report.txt"
     f.write_text("mine")
-    assert "is a file" in _refused(check_output_dir, f, "--out")
+    assert "is a file" in refused(check_output_dir, f, "--out")
     assert f.read_text() == "mine"
 
 
 def test_a_folder_with_a_users_file_is_refused(tmp_path):
     (tmp_path / "thesis.tex").write_text("mine")
-    msg = _refused(check_output_dir, tmp_path, "--out")
+    msg = refused(check_output_dir, tmp_path, "--out")
     assert msg.startswith(f"--out {tmp_path} already holds files that edgebert did not write")
     assert not written_by_edgebert(tmp_path)
 
 
 def test_a_path_under_a_file_is_refused(tmp_path):
     (tmp_path / "notes").write_text("mine")
-    msg = _refused(check_output_dir, tmp_path / "notes" / "run", "run folder")
+    msg = refused(check_output_dir, tmp_path / "notes" / "run", "run folder")
     assert "run folder" in msg and f"lies under {tmp_path / 'notes'}, which is a file" in msg
 
 
@@ -119,7 +111,7 @@ def test_an_unwritable_folder_is_refused_before_any_work(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(fsutil.tempfile, "TemporaryFile", denied)
-    msg = _refused(check_output_dir, tmp_path / "a" / "b", "--out")
+    msg = refused(check_output_dir, tmp_path / "a" / "b", "--out")
     assert probed == [tmp_path]
     assert msg.startswith(f"cannot write --out {tmp_path / 'a' / 'b'}: {tmp_path} is not writable")
     assert "Permission denied" in msg
@@ -148,12 +140,12 @@ def test_check_output_file_refuses_what_edgebert_did_not_write(tmp_path):
     for text in (json.dumps({"format": "other"}), "[1, 2]", "plain text"):
         theirs = tmp_path / "theirs.json"
         theirs.write_text(text)
-        msg = _refused(check_output_file, theirs, "--json", FMT)
+        msg = refused(check_output_file, theirs, "--json", FMT)
         assert msg.startswith(f"--json {theirs} exists and was not written by edgebert")
         assert theirs.read_text() == text
-    assert "is a folder" in _refused(check_output_file, tmp_path, "--json", FMT)
+    assert "is a folder" in refused(check_output_file, tmp_path, "--json", FMT)
     (tmp_path / "f").write_text("mine")
-    msg = _refused(check_output_file, tmp_path / "f" / "x.json", "--json", FMT)
+    msg = refused(check_output_file, tmp_path / "f" / "x.json", "--json", FMT)
     assert str(tmp_path / "f") in msg and "is a file" in msg
 
 

@@ -11,17 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from builders import refused
 from edgebert.data.default import LABELS as ROTTEN_LABELS, ROTTEN_SOURCE
-from edgebert.errors import EdgebertError
 from edgebert.inputs import is_default_task, resolve
-
-
-def _refused(call, *args, **kwargs) -> str:
-    with pytest.raises(EdgebertError) as info:
-        call(*args, **kwargs)
-    err = info.value
-    assert "\n" not in err.message and "\n" not in (err.hint or "")
-    return err.one_line()
 
 
 def _edgebert_copy(hf_dir: Path, out: Path, labels: list[str], head_training: dict) -> Path:
@@ -78,13 +70,13 @@ def test_the_labels_come_from_the_model(reversed_labels_dir, sentiment_csv, no_d
 def test_data_with_labels_the_model_lacks_is_refused(hf_bert_dir, tmp_path):
     csv = tmp_path / "d.csv"
     csv.write_text("text,label\ngood film,pos\nbad film,neg\nok film,meh\n")
-    msg = _refused(resolve, hf_bert_dir, csv)
+    msg = refused(resolve, hf_bert_dir, csv)
     assert "'meh'" in msg and "does not know" in msg
 
 
 @pytest.mark.parametrize("data", [None, "default"])
 def test_no_data_for_a_model_not_trained_on_the_default_data(reversed_labels_dir, data, no_default_teacher):
-    msg = _refused(resolve, reversed_labels_dir, data, data_flag="--teacher-data")
+    msg = refused(resolve, reversed_labels_dir, data, data_flag="--teacher-data")
     assert msg == "no labelled data given for this model (pass --teacher-data FILE with labelled examples)"
 
 
@@ -115,14 +107,14 @@ def test_the_default_model_with_a_users_data(hf_bert_dir, sentiment_csv, monkeyp
 
 def test_a_missing_model_path_is_refused_before_loading(tmp_path, sentiment_csv, no_default_teacher):
     loaded = []
-    msg = _refused(resolve, tmp_path / "nope", sentiment_csv, load=loaded.append)
+    msg = refused(resolve, tmp_path / "nope", sentiment_csv, load=loaded.append)
     assert msg.startswith(f"model path {tmp_path / 'nope'} does not exist")
     assert loaded == []
 
 
 @pytest.mark.parametrize("flag", ["--data", "--teacher-data"])
 def test_a_missing_data_path_names_the_flag(hf_bert_dir, tmp_path, flag):
-    msg = _refused(resolve, hf_bert_dir, tmp_path / "no.csv", data_flag=flag)
+    msg = refused(resolve, hf_bert_dir, tmp_path / "no.csv", data_flag=flag)
     assert msg == f"data file {tmp_path / 'no.csv'} does not exist (pass a labelled CSV/TSV/JSONL file with {flag})"
 
 

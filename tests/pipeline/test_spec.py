@@ -52,3 +52,12 @@ def test_unknown_run_recipe_names_the_shipped_ones():
     with pytest.raises(EdgebertError) as err:
         load_run_spec("no-such-run")
     assert "default" in err.value.one_line() and "headline" in err.value.one_line()
+
+
+def test_a_run_recipe_without_a_compression_recipe_uses_a_shipped_one(tmp_path):
+    """The default compress.recipe must name a recipe that exists (it once named none)."""
+    from edgebert.compression.recipe import shipped_recipes
+
+    spec = parse_run_spec({"name": "bare"}, "bare.yaml")
+    assert spec.compress.recipe in shipped_recipes()
+    assert spec.compression_recipe().stages

@@ -226,3 +226,17 @@ def test_disk_full_mid_export_leaves_nothing_half_written_and_the_rerun_succeeds
     assert len(errors) == 1 and "no space left on the device" in errors[0], err[-2000:]
     assert first.split("first=2")[1].split() == [".edgebert"]  # no bundle, no scratch folders
     assert "second=0" in second and "onnx-fp32" in second.split() and "mine" in second.split(), res.stdout
+
+
+def test_run_on_an_unknown_adb_serial_fails_before_any_step(user, adb_server_port):
+    """No such phone: one line within seconds, before compression (the private adb server of
+    tests/adb_fixtures.py answers, so no developer's phone is touched)."""
+    import time
+
+    out = user / "outputs" / "r-adb"
+    t0 = time.monotonic()
+    res = edgebert("run", "--teacher", user / "clf", "--data", user / "data.csv", "--device", "adb:NOSUCHSERIAL",
+                   "--out", out, env={"ANDROID_ADB_SERVER_PORT": adb_server_port})
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert res.returncode == 2 and len(errors) == 1 and "NOSUCHSERIAL" in errors[0], res.stderr[-2000:]
+    assert "Traceback" not in res.stderr and not out.exists() and time.monotonic() - t0 < 120

@@ -57,8 +57,9 @@ def markdown(report) -> str:
         lines += [""] + [f"- {m.name}: {m.error}" for m in errs]
     bad = [m for m in report.measurements if (m.sanity or {}).get("checked") and not m.sanity.get("passed")]
     if bad:
-        lines += [""] + [f"- {m.name}: device logits differ from the host's (max diff "
-                         f"{m.sanity.get('max_abs_diff', float('nan')):.3g}); do not trust this row" for m in bad]
+        lines += [""] + [f"- {m.name}: device logits differ from the {m.sanity.get('against', 'host runtime')} "
+                         f"(max diff {m.sanity.get('max_abs_diff', float('nan')):.3g}, tolerance "
+                         f"{m.sanity.get('tolerance', float('nan')):.3g}); do not trust this row" for m in bad]
     temps = [(m.name, m.thermal_before.get("temperature_c"), m.thermal_after.get("temperature_c"))
              for m in report.measurements if m.thermal_before.get("temperature_c") is not None]
     if temps:

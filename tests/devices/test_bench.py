@@ -98,7 +98,8 @@ def test_host_bench_checks_against_the_recorded_pytorch_logits(tiny_bundles, qui
     assert good["tolerance"] == pytest.approx(1e-3 * spread) and good["max_abs_diff"] < 1e-5
     assert bad["checked"] and not bad["passed"] and not bad["argmax_match"], bad
     assert old["against"] == "host runtime" and old["passed"] and "no reference.json" in old["note"], old
-    assert "MISMATCH" in (tmp_path / "bench" / "bench.md").read_text()
+    md = (tmp_path / "bench" / "bench.md").read_text()
+    assert "MISMATCH" in md and "differ from the recorded PyTorch reference" in md
 
 
 def test_an_explicit_sentence_is_checked_against_the_host_runtime(tiny_bundles, quick, tmp_path):

@@ -116,17 +116,19 @@ def write_sentiment_csv(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
-def make_hf_distilbert(path: Path, *, pickle_only: bool = False) -> Path:
-    """A tiny random DistilBertForSequenceClassification (not BERT layout: it loads through
-    transformers). ``pickle_only`` leaves just ``pytorch_model.bin``, written the way older
-    transformers did (``torch.save``): transformers 5 writes safetensors even when told not to."""
+def make_hf_deberta(path: Path, *, pickle_only: bool = False) -> Path:
+    """A tiny random DebertaV2ForSequenceClassification: a family edgebert's encoder does not read,
+    so it loads through transformers (the teacher-only path). ``pickle_only`` leaves just
+    ``pytorch_model.bin``, written the way older transformers did (``torch.save``): transformers
+    5 writes safetensors even when told not to."""
     import torch
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+    from transformers import DebertaV2Config, DebertaV2ForSequenceClassification
 
     torch.manual_seed(0)
-    cfg = DistilBertConfig(vocab_size=len(tiny_vocab()), dim=32, n_layers=2, n_heads=2, hidden_dim=37,
-                           max_position_embeddings=64, id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1})
-    model = DistilBertForSequenceClassification(cfg).eval()
+    cfg = DebertaV2Config(vocab_size=len(tiny_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                          intermediate_size=48, max_position_embeddings=64, id2label={0: "neg", 1: "pos"},
+                          label2id={"neg": 0, "pos": 1})
+    model = DebertaV2ForSequenceClassification(cfg).eval()
     model.save_pretrained(str(path))
     write_tokenizer(path)
     if pickle_only:

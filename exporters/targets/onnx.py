@@ -47,8 +47,8 @@ def nodes_in_modules(model_path: Path, modules: list[str]) -> list[str]:
 def quantized_nodes_from(model_path: Path, excluded: list[str]) -> list[str]:
     """Quantized nodes (integer matmuls, QDQ pairs) that came from nodes meant to stay float.
 
-    onnxruntime names a quantized node after its source (``NAME_quant``, ``NAME_MatMul_quant``)
-    so a name-prefix check catches a float module that was quantized after all.
+    onnxruntime names a quantized node after its source (``NAME_quant``, ``NAME_MatMul_quant``),
+    so the source name, matched exactly, catches a float module that was quantized after all.
     """
     import onnx
 
@@ -57,8 +57,15 @@ def quantized_nodes_from(model_path: Path, excluded: list[str]) -> list[str]:
     quantized_ops = {"MatMulInteger", "QLinearMatMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat",
                      "QGemm", "QuantizeLinear", "DequantizeLinear"}
     graph = onnx.load(str(model_path), load_external_data=False).graph
-    return [n.name for n in graph.node if n.op_type in quantized_ops
-            and any(n.name.startswith(f"{e}_") for e in excluded)]
+    wanted = set(excluded)
+
+    def source(name: str) -> str:  # NAME_quant / NAME_MatMul_quant -> NAME (exact: node_linear_13 is not node_linear)
+        for suffix in ("_MatMul_quant", "_quant"):
+            if name.endswith(suffix):
+                return name[: -len(suffix)]
+        return name
+
+    return [n.name for n in graph.node if n.op_type in quantized_ops and source(n.name) in wanted]
 
 
 def _drop_value_info(path: Path) -> None:

@@ -24,7 +24,7 @@ from .data.examples import LabelledData, examples_hash
 from .errors import DataError, EdgebertError
 from .fsutil import cache_dir, check_output_dir, sha256_file, sha256_text
 from .inference import length_sorted_batches
-from .model import load_hf_bert, save_checkpoint
+from .model import load_hf_model, save_checkpoint
 from .model.config import POOLINGS
 from .model.checkpoint import FORMAT_VERSION
 from .progress import console, progress
@@ -160,7 +160,7 @@ def train_head(base: str | Path, data: LabelledData, out: str | Path, cfg: Teach
     t0 = time.time()
     splits = splits or split(data, cfg.dev_fraction, cfg.test_fraction, cfg.seed)
     train, dev = splits.get("train"), splits.get("dev")
-    model = load_hf_bert(base, label_names=data.label_names, pooling=cfg.pooling)
+    model = load_hf_model(base, label_names=data.label_names, pooling=cfg.pooling)
     cfg.check_fits(model)
     tok = load_tokenizer(base)
     top = min(cfg.finetune_top_layers, model.num_layers) if cfg.finetune_epochs > 0 else 0

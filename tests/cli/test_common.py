@@ -49,10 +49,10 @@ def _bad(tmp_path, hf_bert_dir, sentiment_csv, case):
     if case == "missing_model":
         return ["eval", tmp_path / "nope", "--data", sentiment_csv], "does not exist"
     if case == "not_bert":
-        d = tmp_path / "mpnet"
+        d = tmp_path / "funnel"
         d.mkdir()
-        (d / "config.json").write_text(json.dumps({"model_type": "mpnet", "architectures": ["MPNetModel"]}))
-        return ["eval", d, "--data", sentiment_csv], "not a BERT-family checkpoint"
+        (d / "config.json").write_text(json.dumps({"model_type": "funnel", "architectures": ["FunnelModel"]}))
+        return ["eval", d, "--data", sentiment_csv], "unsupported encoder family"
     if case == "corrupt":
         d = tmp_path / "corrupt"
         shutil.copytree(hf_bert_dir, d)

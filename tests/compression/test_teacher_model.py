@@ -16,16 +16,8 @@ import builders as root
 
 @pytest.fixture(scope="module")
 def distil_dir(tmp_path_factory) -> Path:
-    """A tiny random DistilBERT classifier (not BERT layout, so it goes through transformers)."""
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification
-
-    torch.manual_seed(0)
-    cfg = DistilBertConfig(vocab_size=len(root.tiny_vocab()), dim=32, n_layers=2, n_heads=2, hidden_dim=37,
-                           max_position_embeddings=64, id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1})
-    path = tmp_path_factory.mktemp("distil") / "safe"
-    DistilBertForSequenceClassification(cfg).eval().save_pretrained(str(path))
-    root.write_tokenizer(path)
-    return path
+    """A tiny random DeBERTa-v2 classifier: a family edgebert does not read, so it goes through transformers."""
+    return root.make_hf_deberta(tmp_path_factory.mktemp("deberta") / "safe")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +36,7 @@ def bin_only_dir(distil_dir, tmp_path_factory) -> Path:
 def test_safetensors_teacher_loads(distil_dir):
     teacher = load_teacher(distil_dir)
     assert teacher.kind == "transformers" and teacher.label_names == ["neg", "pos"]
-    assert teacher.num_layers == 2 and teacher.hidden_size == 32
+    assert teacher.num_layers == 2 and teacher.hidden_size == 32 and not teacher.has_scores
     logits = teacher.model(torch.tensor([[2, 7, 30, 3]]), torch.ones(1, 4, dtype=torch.long))
     assert logits.shape == (1, 2)
 

@@ -72,7 +72,7 @@ def test_bad_checkpoints_give_clear_errors(case, tmp_path, hf_bert_dir):
         shutil.copytree(hf_bert_dir, d)
     weights = d / "model.safetensors"
     expected = {
-        "missing": "does not exist", "file": "is a file", "not_bert": "not a BERT-family checkpoint",
+        "missing": "does not exist", "file": "is a file", "not_bert": "unsupported encoder family",
         "no_config": "not a model checkpoint", "truncated": "corrupt or truncated", "garbage": "corrupt or truncated",
         "bad_json": "not valid JSON", "missing_layer": "layer 1",
     }[case]
@@ -80,7 +80,7 @@ def test_bad_checkpoints_give_clear_errors(case, tmp_path, hf_bert_dir):
         d = weights
     elif case == "not_bert":
         cfg = json.loads((d / "config.json").read_text())
-        cfg["model_type"] = "distilbert"
+        cfg["model_type"] = "funnel"
         (d / "config.json").write_text(json.dumps(cfg))
     elif case == "no_config":
         os.remove(d / "config.json")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from builders import make_hf_distilbert
+from builders import make_hf_deberta
 
 EXE = str(Path(sys.executable).with_name("edgebert"))
 
@@ -45,8 +45,8 @@ def user(tmp_path_factory, hf_bert_dir, hf_encoder_dir, sentiment_csv):
     (home / "notes.txt").write_text("my notes\n")
     (home / "thesis").mkdir()
     (home / "thesis" / "thesis.txt").write_text("four years of work\n")
-    make_hf_distilbert(home / "distil-bin", pickle_only=True)
-    make_hf_distilbert(home / "distil-corrupt")
+    make_hf_deberta(home / "distil-bin", pickle_only=True)  # a family that loads through transformers
+    make_hf_deberta(home / "distil-corrupt")
     w = home / "distil-corrupt" / "model.safetensors"
     w.write_bytes(w.read_bytes()[: len(w.read_bytes()) // 2])
     (home / "latin1.yaml").write_bytes("name: caf\xe9\nstages: []\n".encode("latin-1"))

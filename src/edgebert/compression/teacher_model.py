@@ -20,7 +20,8 @@ from torch import nn
 from ..errors import CheckpointError
 from ..model import EdgeBertForSequenceClassification, EncoderOutput, load_model
 from ..model.checkpoint import is_edgebert_dir, model_size_bytes
-from ..model.hf import BERT_MODEL_TYPES, check_model_dir, read_json, safetensors_files
+from ..model.families import supported_model_types
+from ..model.hf import check_model_dir, read_json, safetensors_files
 
 
 class HFTeacher(nn.Module):
@@ -99,10 +100,11 @@ def _model_type(path: Path) -> str | None:
 
 
 def load_teacher(path: str | Path, *, require_head: bool = True) -> Teacher:
-    """An edgebert or HF BERT folder loads natively; other HF classifiers go through transformers."""
+    """An edgebert folder or a HF folder of a supported family loads natively (pre-softmax attention
+    scores available); any other HF classifier goes through transformers."""
     path = check_model_dir(path)
     model_type = None if is_edgebert_dir(path) else _model_type(path)
-    if model_type is None or model_type in BERT_MODEL_TYPES:
+    if model_type is None or model_type in supported_model_types():
         model = load_model(path, require_head=require_head).eval()
         for p in model.parameters():
             p.requires_grad_(False)

@@ -21,7 +21,7 @@ from .. import __version__
 from ..errors import CheckpointError
 from ..fsutil import atomic_dir, sha256_file
 from .config import EdgeBertConfig
-from .hf import TOKENIZER_FILES, check_model_dir, is_hf_bert_dir, load_hf_bert, load_safetensors, read_json
+from .hf import TOKENIZER_FILES, check_model_dir, is_hf_dir, load_hf_model, load_safetensors, read_json
 from .modeling import EdgeBertForSequenceClassification
 
 CONFIG_NAME = "edgebert.json"
@@ -78,7 +78,7 @@ def load_checkpoint(path: str | Path) -> EdgeBertForSequenceClassification:
 
 
 def load_model(path: str | Path, *, require_head: bool = False, **hf_kwargs) -> EdgeBertForSequenceClassification:
-    """Load an edgebert folder, or convert a Hugging Face BERT-family folder on the fly.
+    """Load an edgebert folder, or convert a Hugging Face folder of a supported family on the fly.
 
     ``require_head`` refuses models whose classifier was never trained (plain encoders).
     """
@@ -89,12 +89,12 @@ def load_model(path: str | Path, *, require_head: bool = False, **hf_kwargs) -> 
             raise CheckpointError(f"{path} has an untrained classification head",
                                   "train one first: edgebert teacher --base DIR --data FILE --out DIR")
         return model
-    if (path / "config.json").exists() and not is_hf_bert_dir(path):
-        load_hf_bert(path)  # raises the precise not-BERT / bad-JSON error
+    if (path / "config.json").exists() and not is_hf_dir(path):
+        load_hf_model(path)  # raises the precise unsupported-family / bad-JSON error
     if not (path / "config.json").exists():
         raise CheckpointError(f"{path} is not a model checkpoint (no {CONFIG_NAME} or config.json)",
                               "pass a folder written by edgebert or by save_pretrained()")
-    return load_hf_bert(path, require_head=require_head, **hf_kwargs)
+    return load_hf_model(path, require_head=require_head, **hf_kwargs)
 
 
 def model_size_bytes(path: str | Path) -> int:

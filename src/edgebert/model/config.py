@@ -1,8 +1,12 @@
-"""Model configuration with per-layer shapes.
+"""Model configuration with per-layer shapes and the options that tell encoder families apart.
 
 A pruned student has a different number of heads and FFN width in every layer, and a
 Hugging Face ``BertConfig`` cannot say that, so edgebert keeps its own config and
-records where each kept layer and head came from (provenance).
+records where each kept layer and head came from (provenance). What distinguishes
+DistilBERT, RoBERTa, ELECTRA, ALBERT or MPNet from BERT is a handful of options here
+(position offset, token types, embedding width, relative attention bias, shared layers,
+classification head), set by each family's adapter in ``model/families``; the modeling
+code reads the options, never the family's name.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from ..errors import CheckpointError
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 POOLINGS = ("cls", "mean")
+HEAD_ACTIVATIONS = ("relu", "tanh", "gelu")
 
 
 @dataclass
@@ -44,6 +49,15 @@ class EdgeBertConfig:
     hidden_dropout_prob: float = 0.1
     attention_dropout_prob: float = 0.1
     provenance: dict[str, Any] = field(default_factory=dict)
+    family: str = "bert"  # where the weights came from (reported; the code reads the options below)
+    position_offset: int = 0  # RoBERTa/MPNet: position ids start after padding_idx (padding_idx + 1)
+    embedding_size: int | None = None  # ELECTRA/ALBERT: narrower embeddings, then a projection to hidden_size
+    relative_attention_buckets: int = 0  # MPNet: a relative position bias shared by all layers (0: none)
+    relative_attention_max_distance: int = 128
+    shared_layers: bool = False  # ALBERT: one layer's weights applied at every depth
+    # a dense layer + this activation between the pooled vector and the classifier (DistilBERT
+    # relu, RoBERTa/MPNet tanh, ELECTRA gelu); None: BERT's pooler (cls) or the classifier alone
+    head_activation: str | None = None
 
     def __post_init__(self) -> None:
         self.layers = [l if isinstance(l, LayerShape) else LayerShape(**l) for l in self.layers]
@@ -60,6 +74,13 @@ class EdgeBertConfig:
             )
         if self.pooling not in POOLINGS:
             raise CheckpointError(f"unsupported pooling '{self.pooling}'", f"use one of {', '.join(POOLINGS)}")
+        if self.head_activation is not None and self.head_activation not in HEAD_ACTIVATIONS:
+            raise CheckpointError(f"unsupported head activation '{self.head_activation}'",
+                                  f"use one of {', '.join(HEAD_ACTIVATIONS)}")
+        if self.shared_layers and len({(l.num_heads, l.head_dim, l.intermediate_size) for l in self.layers}) > 1:
+            raise CheckpointError("shared layers must all have the same shape", "a pruned layer cannot be shared")
+        if self.type_vocab_size < 0 or self.position_offset < 0:
+            raise CheckpointError("type_vocab_size and position_offset must be 0 or more", "fix edgebert.json")
         for i, layer in enumerate(self.layers):
             if layer.num_heads < 1:
                 raise CheckpointError(f"layer {i} has no attention heads", "keep at least one head per layer")
@@ -79,6 +100,15 @@ class EdgeBertConfig:
     @property
     def num_layers(self) -> int:
         return len(self.layers)
+
+    @property
+    def max_seq_len(self) -> int:
+        """Longest input the position embeddings allow (RoBERTa's 514 rows hold 512 positions)."""
+        return self.max_position_embeddings - self.position_offset
+
+    @property
+    def uses_pooler(self) -> bool:
+        return self.pooling == "cls" and self.head_activation is None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

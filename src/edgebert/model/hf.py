@@ -1,7 +1,8 @@
-"""Read Hugging Face BERT-family checkpoint folders without transformers' model classes.
+"""Read Hugging Face checkpoint folders without transformers' model classes.
 
-Only safetensors are read (never pickles). Any checkpoint whose weights use the BERT
-layout (BERT, MiniLM, TinyBERT, all-MiniLM, ...) maps one to one onto edgebert's model.
+Only safetensors are read (never pickles). Each supported family (``model/families``:
+BERT and its layout twins, DistilBERT, RoBERTa/XLM-R, ELECTRA, ALBERT, MPNet) renames its
+weights onto edgebert's one encoder and says which config options describe it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from safetensors import SafetensorError, safe_open
 from ..errors import CheckpointError
 from .config import EdgeBertConfig, LayerShape
 
-BERT_MODEL_TYPES = ("bert",)
 TOKENIZER_FILES = (
     "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
 )
@@ -80,45 +80,29 @@ def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out = {}
-    for key, value in state.items():
-        for prefix in ("bert.", "model.", "encoder_model."):
-            if key.startswith(prefix) and not key.startswith("encoder.layer"):
-                key = key[len(prefix):]
-                break
-        out[key] = value
-    return out
-
-
-def config_from_hf(hf: dict[str, Any], state: dict[str, torch.Tensor]) -> EdgeBertConfig:
-    model_type = hf.get("model_type")
-    archs = hf.get("architectures") or []
-    if model_type not in BERT_MODEL_TYPES:
-        raise CheckpointError(
-            f"not a BERT-family checkpoint (model_type '{model_type}', architectures {archs or 'unknown'})",
-            "edgebert students need the BERT layout (BERT, MiniLM, TinyBERT); other models can only be teachers",
-        )
-    try:
-        hidden = int(hf["hidden_size"])
-        heads = int(hf["num_attention_heads"])
-        n_layers = int(hf["num_hidden_layers"])
-        int(hf["intermediate_size"])  # required even though layer widths come from the weights
-        vocab = int(hf["vocab_size"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"config.json lacks a BERT field ({exc})", "pass a complete BERT config.json") from None
-    if hf.get("position_embedding_type", "absolute") != "absolute":
+def config_from_hf(hf: dict[str, Any], state: dict[str, torch.Tensor], family) -> EdgeBertConfig:
+    """The EdgeBertConfig of a checkpoint whose weights ``family`` has already renamed."""
+    hidden = family.require(hf, "hidden_size")
+    heads = family.require(hf, "num_attention_heads")
+    n_layers = family.require(hf, "num_hidden_layers")
+    family.require(hf, "intermediate_size")  # required even though layer widths come from the weights
+    vocab = family.require(hf, "vocab_size")
+    if family.get(hf, "position_embedding_type", "absolute") != "absolute":
         raise CheckpointError(f"unsupported position_embedding_type '{hf['position_embedding_type']}'",
                               "edgebert supports absolute position embeddings only")
+    options = family.options(hf, state)
     # Per-layer shapes come from the weights, so checkpoints that were pruned elsewhere load too.
     head_dim = hidden // heads
     layers = []
-    for i in range(n_layers):
+    for i in range(family.depth_in_weights(hf)):
         q = state.get(f"encoder.layer.{i}.attention.self.query.weight")
         ff = state.get(f"encoder.layer.{i}.intermediate.dense.weight")
         if q is None or ff is None:
-            raise CheckpointError(f"weights for encoder layer {i} are missing", "the checkpoint is incomplete or not BERT-layout")
+            raise CheckpointError(f"weights for encoder layer {i} are missing",
+                                  f"the checkpoint is incomplete or not a {family.name} layout")
         layers.append(LayerShape(num_heads=q.shape[0] // head_dim, head_dim=head_dim, intermediate_size=ff.shape[0]))
+    if options.get("shared_layers"):
+        layers = layers * n_layers
 
     label_names: list[str] = []
     id2label = hf.get("id2label") or {}
@@ -126,27 +110,36 @@ def config_from_hf(hf: dict[str, Any], state: dict[str, torch.Tensor]) -> EdgeBe
     num_labels = state["classifier.weight"].shape[0] if has_head else int(hf.get("num_labels", len(id2label) or 2))
     if id2label and len(id2label) == num_labels:
         label_names = [str(id2label[k]) for k in sorted(id2label, key=lambda k: int(k))]
-    return EdgeBertConfig(
+    common = dict(
         vocab_size=vocab, hidden_size=hidden, layers=layers, num_labels=num_labels, label_names=label_names,
-        max_position_embeddings=int(hf.get("max_position_embeddings", 512)),
-        type_vocab_size=int(hf.get("type_vocab_size", 2)), layer_norm_eps=float(hf.get("layer_norm_eps", 1e-12)),
-        hidden_act=str(hf.get("hidden_act", "gelu")), pad_token_id=int(hf.get("pad_token_id") or 0),
-        pooling="cls", hidden_dropout_prob=float(hf.get("hidden_dropout_prob", 0.1)),
-        attention_dropout_prob=float(hf.get("attention_probs_dropout_prob", 0.1)),
+        max_position_embeddings=int(family.get(hf, "max_position_embeddings", 512)),
+        type_vocab_size=int(family.get(hf, "type_vocab_size", 2)),
+        layer_norm_eps=float(family.get(hf, "layer_norm_eps", 1e-12)),
+        hidden_act=str(family.get(hf, "hidden_act", "gelu")), pad_token_id=int(hf.get("pad_token_id") or 0),
+        pooling="cls", hidden_dropout_prob=float(family.get(hf, "hidden_dropout_prob", 0.1)),
+        attention_dropout_prob=float(family.get(hf, "attention_probs_dropout_prob", 0.1)), family=family.name,
     )
+    return EdgeBertConfig(**{**common, **options})
 
 
-def is_hf_bert_dir(path: Path) -> bool:
-    cfg = path / "config.json"
+def hf_model_type(path: Path) -> str | None:
+    cfg = Path(path) / "config.json"
     if not cfg.exists():
-        return False
+        return None
     try:
-        return json.loads(cfg.read_text()).get("model_type") in BERT_MODEL_TYPES
+        return json.loads(cfg.read_text()).get("model_type")
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
+        return None
 
 
-def load_hf_bert(
+def is_hf_dir(path: Path) -> bool:
+    """A Hugging Face checkpoint of a family edgebert's encoder reads."""
+    from .families import supported_model_types
+
+    return hf_model_type(path) in supported_model_types()
+
+
+def load_hf_model(
     path: str | Path,
     *,
     num_labels: int | None = None,
@@ -154,11 +147,12 @@ def load_hf_bert(
     pooling: str | None = None,
     require_head: bool = False,
 ):
-    """Build an edgebert model from a HF BERT folder.
+    """Build an edgebert model from a Hugging Face folder of any supported family.
 
-    A folder without a classifier (plain ``BertModel``) gets a freshly initialised head
-    of ``num_labels`` outputs; ``require_head`` turns that case into an error.
+    A folder without a classifier (a plain ``*Model`` encoder) gets a freshly initialised
+    linear head of ``num_labels`` outputs; ``require_head`` turns that case into an error.
     """
+    from .families import family_for
     from .modeling import EdgeBertForSequenceClassification
 
     path = check_model_dir(path)
@@ -166,14 +160,17 @@ def load_hf_bert(
         raise CheckpointError(f"{path} has no config.json: not a Hugging Face or edgebert checkpoint",
                               "pass a folder saved with save_pretrained() or by edgebert")
     hf_cfg = read_json(path / "config.json", "config.json")
-    if hf_cfg.get("model_type") not in BERT_MODEL_TYPES:
-        config_from_hf(hf_cfg, {})  # raises the not-BERT error
-    state = _strip_prefix(load_safetensors(path))
+    family = family_for(hf_cfg.get("model_type"), hf_cfg.get("architectures"))
+    state = {}
+    for key, value in load_safetensors(path).items():
+        name = family.rename(key)
+        if name is not None:
+            state[name] = value
     has_head = "classifier.weight" in state
     if require_head and not has_head:
         raise CheckpointError(f"{path} has no classification head (it is a plain encoder)",
                               "fine-tune a head first: edgebert teacher --base DIR --data FILE --out DIR")
-    cfg = config_from_hf(hf_cfg, state)
+    cfg = config_from_hf(hf_cfg, state, family)
     if not has_head:
         cfg.num_labels = num_labels or len(label_names or []) or cfg.num_labels
         cfg.label_names = list(label_names) if label_names else [f"LABEL_{i}" for i in range(cfg.num_labels)]
@@ -185,11 +182,11 @@ def load_hf_bert(
     if pooling:
         cfg.pooling = pooling
     has_pooler = "pooler.dense.weight" in state
-    if cfg.pooling == "cls" and not has_pooler and has_head:
+    if cfg.uses_pooler and not has_pooler and has_head:
         raise CheckpointError(f"{path} has a classifier but no pooler weights", "load it with pooling='mean'")
     cfg.provenance = {
         "source": str(path.resolve()),
-        "source_architecture": (hf_cfg.get("architectures") or ["BertModel"])[0],
+        "source_architecture": (hf_cfg.get("architectures") or [f"{family.name} encoder"])[0],
         "kept_layers": list(range(cfg.num_layers)),
         "kept_heads": [list(range(l.num_heads)) for l in cfg.layers],
         "trained_head": has_head,
@@ -201,9 +198,9 @@ def load_hf_bert(
         if wanted[k].shape != v.shape:
             raise CheckpointError(f"weight {k} has shape {tuple(v.shape)}, expected {tuple(wanted[k].shape)}",
                                   "config.json does not match the weights")
-    missing = [k for k in wanted if k not in loadable and not k.startswith(("classifier.", "pooler."))]
+    missing = [k for k in wanted if k not in loadable and not k.startswith(("classifier.", "pooler.", "pre_classifier."))]
     if missing:
         raise CheckpointError(f"checkpoint lacks {len(missing)} encoder weights (first: {missing[0]})",
-                              "the folder is not a complete BERT-layout checkpoint")
+                              f"the folder is not a complete {family.name} checkpoint")
     model.load_state_dict(loadable, strict=False)
     return model.eval()

@@ -1,11 +1,14 @@
-"""A compact BERT encoder + classifier that exports to every mobile runtime.
+"""A compact post-LayerNorm transformer encoder + classifier that exports to every mobile runtime.
 
-Why not ``transformers.BertForSequenceClassification``: its mask code breaks PT2E
-calibration and CoreML conversion, and it cannot hold per-layer head counts. This module
-builds its own additive mask, computes attention explicitly (so distillation can read
-pre-softmax scores), and keeps a plain ``forward(input_ids, attention_mask,
-token_type_ids) -> logits`` signature that ``torch.export`` traces without graph breaks.
-Parameter names follow Hugging Face's so checkpoints map one to one.
+Why not the ``transformers`` classes: their mask code breaks PT2E calibration and CoreML
+conversion, and they cannot hold per-layer head counts. This module builds its own additive
+mask, computes attention explicitly (so distillation can read pre-softmax scores), and keeps
+a plain ``forward(input_ids, attention_mask, token_type_ids) -> logits`` signature that
+``torch.export`` traces without graph breaks. One module serves BERT, DistilBERT, RoBERTa /
+XLM-R, ELECTRA, ALBERT and MPNet: what differs is read from :class:`EdgeBertConfig` options
+(position offset, token types, embedding projection, relative attention bias, shared layers,
+classification head). Parameter names follow Hugging Face's BERT, so each family's weights
+map onto it by renaming (``model/families``).
 """
 
 from __future__ import annotations
@@ -22,12 +25,39 @@ from .config import EdgeBertConfig, LayerShape
 MASK_VALUE = -10000.0
 
 
+class TanhGELU(nn.Module):
+    """GELU's tanh approximation (BERT's "gelu_new", ALBERT's default) written out: XNNPACK's
+    fused tanh-GELU kernel is itself approximate (3e-4 off at the logits of a small model),
+    its tanh is not, so spelling the formula keeps ExecuTorch fp32 within parity."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * x * (1.0 + torch.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+
+
 def _activation(name: str):
     if name == "gelu":
         return nn.GELU()
     if name in ("gelu_new", "gelu_pytorch_tanh"):
-        return nn.GELU(approximate="tanh")
+        return TanhGELU()
+    if name == "tanh":
+        return nn.Tanh()
     return nn.ReLU()
+
+
+def relative_position_buckets(length: int, num_buckets: int, max_distance: int) -> torch.Tensor:
+    """[length, length] bucket of each (query, key) pair, as MPNet (after T5) defines it:
+    half the buckets per direction, exact up to a distance, then logarithmic to max_distance."""
+    context = torch.arange(length, dtype=torch.long)[:, None]
+    memory = torch.arange(length, dtype=torch.long)[None, :]
+    n = -(memory - context)
+    half = num_buckets // 2
+    ret = (n < 0).to(torch.long) * half
+    n = torch.abs(n)
+    max_exact = half // 2
+    large = max_exact + (torch.log(n.float().clamp(min=1) / max_exact) / math.log(max_distance / max_exact)
+                         * (half - max_exact)).to(torch.long)
+    large = torch.clamp(large, max=half - 1)
+    return ret + torch.where(n < max_exact, n, large)
 
 
 @dataclass
@@ -50,19 +80,29 @@ def additive_mask(mask: torch.Tensor) -> torch.Tensor:
 class Embeddings(nn.Module):
     def __init__(self, cfg: EdgeBertConfig):
         super().__init__()
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
-        self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size)
-        self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
-        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        width = cfg.embedding_size or cfg.hidden_size
+        self.word_embeddings = nn.Embedding(cfg.vocab_size, width, padding_idx=cfg.pad_token_id)
+        self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, width)
+        # DistilBERT and MPNet have no token types; their input is still accepted (and unused)
+        self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, width) if cfg.type_vocab_size else None
+        self.LayerNorm = nn.LayerNorm(width, eps=cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
+        self.projection = nn.Linear(width, cfg.hidden_size) if width != cfg.hidden_size else None
+        self.position_offset = cfg.position_offset
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
         seq_len = input_ids.shape[1]
-        # Slicing the weight instead of indexing with arange keeps the graph free of
-        # integer buffers, which PT2E observers and CoreML both dislike.
-        positions = self.position_embeddings.weight[:seq_len].unsqueeze(0)
-        x = self.word_embeddings(input_ids) + positions + self.token_type_embeddings(token_type_ids)
-        return self.dropout(self.LayerNorm(x))
+        # Slicing the weight instead of indexing with arange keeps the graph free of integer
+        # buffers, which PT2E observers and CoreML both dislike. RoBERTa-style models number
+        # real tokens from padding_idx + 1; padding positions differ from Hugging Face's, which
+        # changes nothing a real token sees (padding is masked out of every attention).
+        start = self.position_offset
+        positions = self.position_embeddings.weight[start:start + seq_len].unsqueeze(0)
+        x = self.word_embeddings(input_ids) + positions
+        if self.token_type_embeddings is not None:
+            x = x + self.token_type_embeddings(token_type_ids)
+        x = self.dropout(self.LayerNorm(x))
+        return self.projection(x) if self.projection is not None else x
 
 
 class SelfAttention(nn.Module):
@@ -81,11 +121,14 @@ class SelfAttention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, additive_mask: torch.Tensor, head_gate: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, additive_mask: torch.Tensor, head_gate: torch.Tensor | None = None,
+                position_bias: torch.Tensor | None = None):
         q = self._heads(self.query(x))
         k = self._heads(self.key(x))
         v = self._heads(self.value(x))
         scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale
+        if position_bias is not None:  # MPNet: part of the score every layer attends with
+            scores = scores + position_bias
         probs = self.dropout(torch.softmax(scores + additive_mask, dim=-1))
         if head_gate is not None:  # importance gates xi_h for head pruning
             probs = probs * head_gate.view(1, -1, 1, 1)
@@ -129,8 +172,9 @@ class Layer(nn.Module):
         self.intermediate = Intermediate(cfg.hidden_size, shape.intermediate_size, cfg.hidden_act)
         self.output = SelfOutput(shape.intermediate_size, cfg.hidden_size, cfg.layer_norm_eps, cfg.hidden_dropout_prob)
 
-    def forward(self, x: torch.Tensor, additive_mask: torch.Tensor, head_gate: torch.Tensor | None = None):
-        ctx, scores = self.attention.self(x, additive_mask, head_gate)
+    def forward(self, x: torch.Tensor, additive_mask: torch.Tensor, head_gate: torch.Tensor | None = None,
+                position_bias: torch.Tensor | None = None):
+        ctx, scores = self.attention.self(x, additive_mask, head_gate, position_bias)
         x = self.attention.output(ctx, x)
         return self.output(self.intermediate(x), x), scores
 
@@ -138,7 +182,31 @@ class Layer(nn.Module):
 class Encoder(nn.Module):
     def __init__(self, cfg: EdgeBertConfig):
         super().__init__()
-        self.layer = nn.ModuleList(Layer(cfg, s) for s in cfg.layers)
+        # ALBERT: one set of layer weights applied at every depth (stored once)
+        self.depth = cfg.num_layers
+        self.layer = nn.ModuleList(Layer(cfg, s) for s in (cfg.layers[:1] if cfg.shared_layers else cfg.layers))
+        self.shared = cfg.shared_layers
+        self.relative_attention_bias = None
+        if cfg.relative_attention_buckets:
+            heads = {l.num_heads for l in cfg.layers}
+            if len(heads) != 1:
+                raise ValueError("a shared relative attention bias needs the same head count in every layer")
+            self.relative_attention_bias = nn.Embedding(cfg.relative_attention_buckets, heads.pop())
+            # bucket of every (query, key) pair up to the longest input: small ints, int8 in the artifact
+            buckets = relative_position_buckets(cfg.max_seq_len, cfg.relative_attention_buckets,
+                                                cfg.relative_attention_max_distance)
+            self.register_buffer("relative_buckets", buckets.to(torch.int8), persistent=False)
+
+    def layers(self) -> list[Layer]:
+        """The layer applied at each depth (the same module at every depth when shared)."""
+        return [self.layer[0]] * self.depth if self.shared else list(self.layer)
+
+    def position_bias(self, seq_len: int) -> torch.Tensor | None:
+        """[1, heads, T, T] relative position bias added to every layer's scores (MPNet), or None."""
+        if self.relative_attention_bias is None:
+            return None
+        idx = self.relative_buckets[:seq_len, :seq_len].to(torch.long)
+        return self.relative_attention_bias(idx).permute(2, 0, 1).unsqueeze(0)
 
 
 class Pooler(nn.Module):
@@ -158,7 +226,10 @@ class EdgeBertForSequenceClassification(nn.Module):
         self.config = config
         self.embeddings = Embeddings(config)
         self.encoder = Encoder(config)
-        self.pooler = Pooler(config.hidden_size) if config.pooling == "cls" else None
+        self.pooler = Pooler(config.hidden_size) if config.uses_pooler else None
+        # DistilBERT / RoBERTa / ELECTRA / MPNet heads: a dense layer + activation before the classifier
+        self.pre_classifier = nn.Linear(config.hidden_size, config.hidden_size) if config.head_activation else None
+        self.head_activation = _activation(config.head_activation) if config.head_activation else None
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.apply(self._init_weights)
@@ -175,7 +246,7 @@ class EdgeBertForSequenceClassification(nn.Module):
 
     @property
     def num_layers(self) -> int:
-        return len(self.encoder.layer)
+        return self.config.num_layers
 
     def forward(
         self,
@@ -205,12 +276,13 @@ class EdgeBertForSequenceClassification(nn.Module):
         additive = additive_mask(mask)
 
         x = self.embeddings(input_ids, token_type_ids)
+        bias = self.encoder.position_bias(input_ids.shape[1])
         hidden_states = [x] if output_hidden_states else []
         scores_out = []
-        for i, layer in enumerate(self.encoder.layer):
+        for i, layer in enumerate(self.encoder.layers()):
             if layer_keep is not None and not layer_keep[i]:
                 continue  # LayerDrop: the whole layer is skipped this step
-            x, scores = layer(x, additive, None if head_gates is None else head_gates[i])
+            x, scores = layer(x, additive, None if head_gates is None else head_gates[i], bias)
             if output_hidden_states:
                 hidden_states.append(x)
             if output_attention_scores:
@@ -222,17 +294,21 @@ class EdgeBertForSequenceClassification(nn.Module):
         """Pool the last hidden states ([CLS] pooler or masked mean) and apply the head."""
         if self.pooler is not None:
             pooled = self.pooler(x)
+        elif self.config.pooling == "cls":
+            pooled = x[:, 0]
         else:
             weights = mask.unsqueeze(-1)
             pooled = (x * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-        return pooled, self.classifier(self.dropout(pooled))
+        h = self.head_activation(self.pre_classifier(pooled)) if self.pre_classifier is not None else pooled
+        return pooled, self.classifier(self.dropout(h))
 
     def forward_from_layer(self, x: torch.Tensor, attention_mask: torch.Tensor, start: int) -> torch.Tensor:
         """Logits from the hidden states entering layer ``start`` (lets callers cache lower layers)."""
         mask = attention_mask.to(torch.float32)
         additive = additive_mask(mask)
-        for layer in self.encoder.layer[start:]:
-            x, _ = layer(x, additive)
+        bias = self.encoder.position_bias(x.shape[1])
+        for layer in self.encoder.layers()[start:]:
+            x, _ = layer(x, additive, None, bias)
         return self.classify(x, mask)[1]
 
     def num_parameters(self) -> int:

@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-import torch
 from safetensors.torch import load_file
 
 from edgebert.compression.run_recipe import REPORT_NAME, compress

@@ -6,6 +6,13 @@ model's metadata. ``tflite-support`` writes it but pins protobuf<4, which clashe
 onnx, so the few metadata tables are written directly with the ``flatbuffers`` package
 (ai_edge_litert ships the model schema but not the metadata schema). Checked against
 tflite-support 0.4.4's reader and Task Library's BertNLClassifier in a throwaway env.
+
+Only a WordPiece tokenizer gets an input process unit. The schema has none for byte-level BPE,
+and its SentencePieceTokenizerOptions needs a SentencePiece ``.model``: a tokenizer.json holds
+none, and one rebuilt from it would not be faithful (its normalizer / pre-tokenizer chain, added
+tokens and id layout, e.g. XLM-R's fairseq offset, have no NormalizerSpec / ModelProto form;
+even ALBERT's own .model is not its tokenizer: HF lowercases and strips accents outside it). Those bundles get metadata without a tokenizer
+and a note to tokenize with tokenizer.json.
 """
 
 from __future__ import annotations
@@ -79,25 +86,30 @@ def _tensor_md(b, name: str, description: str, files: list[int] | None = None) -
     return _table(b, [("off", 0, n), ("off", 1, d), ("off", 3, content), ("off", 6, af)])
 
 
-def build_metadata(input_order: list[str], *, vocab_name: str, labels_name: str | None, name: str,
+def build_metadata(input_order: list[str], *, vocab_name: str | None, labels_name: str | None, name: str,
                    description: str, version: str = "") -> bytes:
-    """The ModelMetadata flatbuffer for a BERT text classifier (inputs listed in model order)."""
+    """The ModelMetadata flatbuffer for a BERT text classifier (inputs listed in model order);
+    without ``vocab_name`` no tokenizer (input process unit) is described."""
     import flatbuffers
 
     b = flatbuffers.Builder(1024)
-    roles = {"input_ids": "token ids: [CLS] wordpiece ids [SEP], zero padded",
+    ids_role = ("token ids: [CLS] wordpiece ids [SEP], zero padded" if vocab_name else
+                "token ids from the bundle's tokenizer.json, padded as edgebert_tokenizer.json says")
+    roles = {"input_ids": ids_role,
              "attention_mask": "1 for real tokens, 0 for padding",
              "token_type_ids": "segment ids: 0 for the first text, 1 for the second"}
     ins = [_tensor_md(b, METADATA_INPUT_NAMES[n], roles[n]) for n in input_order]
     label_files = [_assoc_file(b, labels_name, "class labels, one per line in output order",
                                _FILE_TENSOR_AXIS_LABELS)] if labels_name else None
     out = _tensor_md(b, METADATA_OUTPUT_NAME, "class scores (logits; apply softmax for probabilities)", label_files)
-    vocab = _assoc_file(b, vocab_name, "WordPiece vocabulary of the BERT tokenizer", _FILE_VOCABULARY)
-    bert_opts = _table(b, [("off", 0, _vector(b, [vocab]))])
-    unit = _table(b, [("byte", 0, _PROCESS_BERT_TOKENIZER), ("off", 1, bert_opts)])
+    units = None
+    if vocab_name:
+        vocab = _assoc_file(b, vocab_name, "WordPiece vocabulary of the BERT tokenizer", _FILE_VOCABULARY)
+        bert_opts = _table(b, [("off", 0, _vector(b, [vocab]))])
+        units = _vector(b, [_table(b, [("byte", 0, _PROCESS_BERT_TOKENIZER), ("off", 1, bert_opts)])])
     sg_name = b.CreateString(name)
     sg = _table(b, [("off", 0, sg_name), ("off", 2, _vector(b, ins)), ("off", 3, _vector(b, [out])),
-                    ("off", 5, _vector(b, [unit]))])
+                    ("off", 5, units)])
     m_name, m_desc = b.CreateString(name), b.CreateString(description)
     m_version = b.CreateString(version) if version else None
     parser = b.CreateString(_MIN_PARSER_VERSION)
@@ -107,18 +119,20 @@ def build_metadata(input_order: list[str], *, vocab_name: str, labels_name: str 
     return bytes(b.Output())
 
 
-def write_metadata(tflite_path: str | Path, vocab_path: str | Path, labels_path: str | Path | None = None, *,
+def write_metadata(tflite_path: str | Path, vocab_path: str | Path | None, labels_path: str | Path | None = None, *,
                    name: str = "edgebert text classifier", description: str = "", version: str = "",
                    out_path: str | Path | None = None) -> Path:
     """Add TFLite Model Metadata and pack vocab (and labels) into the model (in place by default).
 
     Task Library's BertNLClassifier and MediaPipe's TextClassifier then tokenize on device with
     their own WordPiece BertTokenizer (which lower-cases input: fit for uncased vocabularies).
+    ``vocab_path`` None (a BPE / Unigram tokenizer): input roles and labels only, no tokenizer.
     """
     from ai_edge_litert import schema_py_generated as fb
     from ai_edge_litert.tools import flatbuffer_utils
 
-    tflite_path, vocab_path = Path(tflite_path), Path(vocab_path)
+    tflite_path = Path(tflite_path)
+    vocab_path = Path(vocab_path) if vocab_path else None
     labels_path = Path(labels_path) if labels_path else None
     out_path = Path(out_path) if out_path else tflite_path
     raw = tflite_path.read_bytes()
@@ -130,7 +144,7 @@ def write_metadata(tflite_path: str | Path, vocab_path: str | Path, labels_path:
     if sorted(order) != sorted(INPUT_NAMES) or len(sg.outputs) != 1:
         raise ExportError(f"{tflite_path.name} does not have the inputs {', '.join(INPUT_NAMES)} and one output",
                           "metadata is written for edgebert classifier exports only")
-    md = build_metadata(order, vocab_name=vocab_path.name, labels_name=labels_path.name if labels_path else None,
+    md = build_metadata(order, vocab_name=vocab_path.name if vocab_path else None, labels_name=labels_path.name if labels_path else None,
                         name=name, description=description, version=version)
     buf = fb.BufferT()
     buf.data = np.frombuffer(md, dtype=np.uint8)
@@ -141,11 +155,36 @@ def write_metadata(tflite_path: str | Path, vocab_path: str | Path, labels_path:
     model.metadata = [m for m in (model.metadata or []) if as_text(m.name) != METADATA_NAME] + [entry]
     out_path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
     # associated files: a zip archive appended after the flatbuffer ("a" mode appends to a non-zip file)
-    with zipfile.ZipFile(out_path, "a", compression=zipfile.ZIP_STORED) as zf:
-        zf.write(vocab_path, vocab_path.name)
-        if labels_path:
-            zf.write(labels_path, labels_path.name)
+    if vocab_path or labels_path:
+        with zipfile.ZipFile(out_path, "a", compression=zipfile.ZIP_STORED) as zf:
+            for path in (vocab_path, labels_path):
+                if path:
+                    zf.write(path, path.name)
     return out_path
+
+
+TOKENIZER_NOTES = {
+    "bpe": "TFLite metadata cannot describe a byte-level BPE tokenizer; tokenize with tokenizer.json",
+    "unigram": "TFLite metadata describes a Unigram tokenizer only through a SentencePiece .model file, which "
+               "tokenizer.json does not contain and cannot be rebuilt from faithfully; tokenize with tokenizer.json",
+}
+
+
+def write_bundle_metadata(bundle_dir: Path, artifact_file: Path, labels: list[str]) -> list[str]:
+    """Metadata for a bundle's .tflite, chosen by its edgebert_tokenizer.json; returns the bundle notes."""
+    import json
+
+    settings = json.loads((bundle_dir / "edgebert_tokenizer.json").read_text())
+    kind = settings.get("type", "bert-wordpiece")
+    if kind == "bert-wordpiece":
+        write_metadata(artifact_file, bundle_dir / "vocab.txt", bundle_dir / "labels.txt",
+                       description=f"BERT text classifier ({', '.join(labels)}) exported by edgebert")
+        return ["TFLite metadata (vocab, input roles ids/mask/segment_ids, labels) for Task Library "
+                "BertNLClassifier / MediaPipe TextClassifier"]
+    write_metadata(artifact_file, None, bundle_dir / "labels.txt",
+                   description=f"text classifier ({', '.join(labels)}) exported by edgebert; tokenize with tokenizer.json")
+    return ["TFLite metadata (input roles ids/mask/segment_ids, labels; no tokenizer)",
+            TOKENIZER_NOTES.get(kind, f"TFLite metadata cannot describe a {kind} tokenizer; tokenize with tokenizer.json")]
 
 
 def _tensor_role(tensor_name: str) -> str:

@@ -2,6 +2,17 @@
 // target needs. Shared by the demo page and the benchmark page so both time the same code.
 import { BertTokenizer } from "./tokenizer.js";
 
+/**
+ * WordPiece (BERT family): the hand-written module, which matches Python `tokenizers` where
+ * @huggingface/tokenizers does not (see README). BPE / Unigram: tokenizer.json run by the library.
+ */
+async function loadTokenizer(base) {
+  const settings = await (await fetchOk(`${base}edgebert_tokenizer.json`)).json();
+  if (settings.type === "bert-wordpiece") return BertTokenizer.fromBundle(base);
+  const { HFTokenizer } = await import("./hf_tokenizer.js");
+  return HFTokenizer.fromBundle(base, settings);
+}
+
 const ENGINES = { onnx: "./engines/onnx.js", tflite: "./engines/litert.js" };
 
 export function defaultThreads() {
@@ -39,7 +50,7 @@ export async function loadBundle(base = "/bundle/", { threads = defaultThreads()
   const enginePath = ENGINES[meta.target];
   if (!enginePath) throw new Error(`a ${meta.target} bundle cannot run in a browser: export an onnx or tflite bundle`);
   const [tokenizer, bytes, engine] = await Promise.all([
-    BertTokenizer.fromBundle(base),
+    loadTokenizer(base),
     fetchOk(`${base}${meta.artifact.file}`).then((r) => r.arrayBuffer()).then((b) => new Uint8Array(b)),
     import(enginePath),
   ]);

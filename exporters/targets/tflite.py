@@ -111,12 +111,9 @@ class TFLiteExporter(Exporter):
     colour = "#ff7f0e"
 
     def finalize_bundle(self, bundle_dir: Path, artifact_file: Path, labels: list[str]) -> list[str]:
-        from ..tflite_metadata import write_metadata
+        from ..tflite_metadata import write_bundle_metadata
 
-        write_metadata(artifact_file, bundle_dir / "vocab.txt", bundle_dir / "labels.txt",
-                       description=f"BERT text classifier ({', '.join(labels)}) exported by edgebert")
-        return ["TFLite metadata (vocab, input roles ids/mask/segment_ids, labels) for Task Library "
-                "BertNLClassifier / MediaPipe TextClassifier"]
+        return write_bundle_metadata(bundle_dir, artifact_file, labels)
 
     def export(self, req: ExportRequest) -> Artifact:
         import litert_torch

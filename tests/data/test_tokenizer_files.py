@@ -117,3 +117,41 @@ def test_settings_of_a_lowercasing_tokenizer(saved):
     assert {k: s[f"{k.strip('[]').lower()}_id"] for k in SPECIAL} == {k: ids[k] for k in SPECIAL}
     assert s["do_lower_case"] is True and s["strip_accents"] is True  # None follows lowercase, as in HF
     assert s["unk_token"] == "[UNK]" and s["continuing_subword_prefix"] == "##"
+
+
+TEXTS = ["The movie was great, but the ending was boring!", "Naïve café résumé", "I loved it", "worst film ever"] * 5
+
+
+@pytest.mark.parametrize("kind", ["bpe", "unigram"])
+def test_settings_of_a_non_wordpiece_tokenizer(kind, tmp_path):
+    """tokenizer.json is what the device runs: the ids written next to it must be the ones the
+    Python tokenizer puts around a pair and pads with (RoBERTa's <s>=0 </s>=2 <pad>=1, not BERT's)."""
+    from tokenizer_kinds import write_bpe_tokenizer, write_unigram_tokenizer
+    from edgebert.data import load_tokenizer
+
+    folder = (write_bpe_tokenizer if kind == "bpe" else write_unigram_tokenizer)(tmp_path / kind, TEXTS, vocab_size=300)
+    hf = load_tokenizer(folder)
+    s = tokenizer_settings(folder, 32)
+    assert s["type"] == kind and s["tokenizer_file"] == "tokenizer.json" and "vocab_file" not in s
+    assert (s["max_seq_len"], s["padding"], s["padding_side"], s["truncation"]) == (32, "max_length", "right",
+                                                                                    "longest_first")
+    ids = hf("the movie", "was great")["input_ids"]
+    assert (ids[0], ids[-1]) == (s["cls_id"], s["sep_id"])
+    assert (s["pad_id"], s["unk_id"], s["mask_id"]) == (hf.pad_token_id, hf.unk_token_id, hf.mask_token_id)
+    padded = hf("the movie", padding="max_length", max_length=32)["input_ids"]
+    assert padded[-1] == s["pad_id"]
+    if kind == "bpe":
+        assert (s["bos_id"], s["eos_id"]) == (hf.bos_token_id, hf.eos_token_id) == (ids[0], ids[-1])
+        assert (s["cls_id"], s["pad_id"], s["sep_id"]) == (0, 1, 2)
+    assert wordpiece_vocab(folder) is None and write_vocab_txt(folder, tmp_path / "vocab.txt") is False
+
+
+def test_a_left_padding_tokenizer_says_so(tmp_path):
+    from tokenizer_kinds import write_bpe_tokenizer
+    from edgebert.data import load_tokenizer
+
+    folder = write_bpe_tokenizer(tmp_path / "bpe", TEXTS, vocab_size=300)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "padding_side": "left"}))
+    assert load_tokenizer(folder)("the", padding="max_length", max_length=8)["input_ids"][0] == 1  # Python pads left
+    assert tokenizer_settings(folder, 8)["padding_side"] == "left"

@@ -1,5 +1,9 @@
 """What an on-device tokenizer needs, derived from ``tokenizer.json``.
 
+WordPiece (BERT family) gets a vocab.txt and its normalizer settings, for runtimes with their
+own WordPiece (TFLite metadata, the web demo's module); BPE and Unigram tokenizers have no
+such file: tokenizer.json is what a device runs, with the special ids written next to it.
+
 transformers 5 saves a fast tokenizer as ``tokenizer.json`` + ``tokenizer_config.json`` and
 no ``vocab.txt``; hub folders often carry both. ``tokenizer.json`` is what the Python
 tokenizer really runs, so it is the source of truth: the WordPiece vocabulary (for TFLite
@@ -65,13 +69,77 @@ def write_vocab_txt(model_dir: str | Path, dest: str | Path) -> bool:
     return True
 
 
+def _token_id(doc: dict[str, Any], token: Any) -> int | None:
+    """The id ``token`` (a string or a saved AddedToken dict) has: added tokens first, then the model's vocab."""
+    if isinstance(token, dict):
+        token = token.get("content")
+    if not isinstance(token, str):
+        return None
+    for added in doc.get("added_tokens") or []:
+        if added.get("content") == token:
+            return int(added["id"])
+    vocab = (doc.get("model") or {}).get("vocab")
+    if isinstance(vocab, dict):
+        return int(vocab[token]) if token in vocab else None
+    if isinstance(vocab, list):  # Unigram: [[piece, score], ...]
+        return next((i for i, (piece, _) in enumerate(vocab) if piece == token), None)
+    return None
+
+
+def _template_ends(post: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(first, last) special-token ids the post-processor puts around a single text."""
+    kind = post.get("type")
+    if kind in ("BertProcessing", "RobertaProcessing"):
+        return int(post["cls"][1]), int(post["sep"][1])
+    if kind == "TemplateProcessing":
+        single = post.get("single") or []
+        ids = {name: spec["ids"] for name, spec in (post.get("special_tokens") or {}).items()}
+        first = single[0].get("SpecialToken", {}).get("id") if single else None
+        last = single[-1].get("SpecialToken", {}).get("id") if single else None
+        return (ids[first][0] if first in ids else None), (ids[last][0] if last in ids else None)
+    if kind == "Sequence":
+        for inner in post.get("processors") or []:
+            ends = _template_ends(inner)
+            if ends != (None, None):
+                return ends
+    return None, None
+
+
+def _model_settings(model_dir: Path, doc: dict[str, Any], seq_len: int) -> dict[str, Any]:
+    """BPE / Unigram: tokenizer.json is the tokenizer; these are the ids and the padding and
+    truncation the export pipeline applied around it (transformers' defaults unless its config says)."""
+    config_path = model_dir / "tokenizer_config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{config_path} is not valid JSON ({exc})", "re-save the tokenizer with save_pretrained()") \
+            from None
+    model = doc.get("model") or {}
+    kind = str(model.get("type", "unknown")).lower()
+    settings: dict[str, Any] = {"type": kind, "tokenizer_file": "tokenizer.json", "max_seq_len": seq_len,
+                                "padding": "max_length", "padding_side": config.get("padding_side", "right"),
+                                "truncation": "longest_first", "truncation_side": config.get("truncation_side", "right")}
+    cls_id, sep_id = _template_ends(doc.get("post_processor") or {})
+    unk = model.get("unk_id") if kind == "unigram" else _token_id(doc, model.get("unk_token"))
+    ids = {"cls": cls_id if cls_id is not None else _token_id(doc, config.get("cls_token")),
+           "sep": sep_id if sep_id is not None else _token_id(doc, config.get("sep_token")),
+           "bos": _token_id(doc, config.get("bos_token")), "eos": _token_id(doc, config.get("eos_token")),
+           "pad": _token_id(doc, config.get("pad_token")), "unk": unk if unk is not None else
+           _token_id(doc, config.get("unk_token")), "mask": _token_id(doc, config.get("mask_token"))}
+    settings.update({f"{name}_id": int(i) for name, i in ids.items() if i is not None})
+    return settings
+
+
 def tokenizer_settings(model_dir: str | Path, seq_len: int) -> dict[str, Any]:
-    """The WordPiece settings an on-device tokenizer must reproduce, as HF actually runs them."""
+    """What an on-device tokenizer must reproduce, as HF actually runs it: the WordPiece settings
+    (vocab.txt is derived), or for BPE / Unigram the special ids, padding and truncation."""
     model_dir = Path(model_dir)
+    doc = _tokenizer_json(model_dir)
+    if doc is not None and (doc.get("model") or {}).get("type") not in ("WordPiece", None):
+        return _model_settings(model_dir, doc, seq_len)
     settings: dict[str, Any] = {"type": "bert-wordpiece", "vocab_file": "vocab.txt", "max_seq_len": seq_len,
                                 "padding": "max_length", "truncation": "longest_first",
                                 "continuing_subword_prefix": "##", "max_input_chars_per_word": 100}
-    doc = _tokenizer_json(model_dir)
     if doc is not None:
         norm = doc.get("normalizer") or {}
         if norm.get("type") == "BertNormalizer":

@@ -68,6 +68,19 @@ def quantized_nodes_from(model_path: Path, excluded: list[str]) -> list[str]:
     return [n.name for n in graph.node if n.op_type in quantized_ops and source(n.name) in wanted]
 
 
+def _drop_stack_traces(path: Path) -> None:
+    """The exporter records each node's Python stack trace, absolute source paths of the machine
+    that exported it included; a model that ships to phones carries none of that."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    for node in model.graph.node:
+        keep = [p for p in node.metadata_props if "stack_trace" not in p.key]
+        del node.metadata_props[:]
+        node.metadata_props.extend(keep)
+    onnx.save(model, str(path))
+
+
 def _drop_value_info(path: Path) -> None:
     """Stale intermediate shapes from the exporter make onnx shape inference in
     quantize_dynamic fail ("Inferred shape and existing shape differ"); let it recompute."""
@@ -170,6 +183,7 @@ class OnnxExporter(Exporter):
             fp32.unlink()
         for leftover in req.out_dir.glob("*.data"):
             leftover.unlink()
+        _drop_stack_traces(path)
         return Artifact(
             target=self.target, path=path, precision=precision,
             inputs=[TensorSpec(n, "int64", ["batch", "seq"]) for n in INPUT_NAMES],

@@ -59,16 +59,20 @@ def _teach(model, path: Path, steps: int, seed: int) -> None:
     model.train()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: threads only add overhead
+    import inspect
+
+    names_in = ["input_ids", "attention_mask"] + (
+        ["token_type_ids"] if "token_type_ids" in enc and "token_type_ids" in inspect.signature(model.forward).parameters
+        else [])
     for _ in range(steps):
         idx = torch.randperm(len(rows), generator=g)[:32]
-        out = model(input_ids=enc["input_ids"][idx], attention_mask=enc["attention_mask"][idx],
-                    token_type_ids=enc["token_type_ids"][idx], labels=y[idx])
+        out = model(**{n: enc[n][idx] for n in names_in}, labels=y[idx])
         opt.zero_grad()
         out.loss.backward()
         opt.step()
     torch.set_num_threads(threads)
     with torch.no_grad():  # a distinct [PAD] row: attending to padding then shows in the logits
-        pad = model.config.pad_token_id or 0
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (model.config.pad_token_id or 0)
         emb = model.get_input_embeddings().weight
         emb[pad] = torch.randn(emb.shape[1], generator=g)
     model.eval()
@@ -151,3 +155,57 @@ def refused(call, *args, **kwargs) -> str:
     err = info.value
     assert "\n" not in err.message and "\n" not in (err.hint or "")
     return err.one_line()
+
+
+FAMILIES = ("bert", "distilbert", "roberta", "electra", "albert", "mpnet")
+
+
+def make_family_classifier(path: Path, family: str, *, seed: int = 0, train_steps: int = 40) -> Path:
+    """A tiny classifier of ``family`` with the tokenizer kind that family ships (byte-level BPE for
+    RoBERTa, SentencePiece Unigram for ALBERT, WordPiece for the rest), trained a few steps on the
+    sentiment rows and saved by the pinned transformers, as a user's fine-tuned folder is."""
+    import torch
+    import transformers as tf
+
+    path.mkdir(parents=True, exist_ok=True)
+    if family == "roberta":
+        from tokenizer_kinds import write_bpe_tokenizer
+
+        write_bpe_tokenizer(path, [t for t, _ in sentiment_rows(400, seed=7)], vocab_size=300)
+    elif family == "albert":
+        from tokenizer_kinds import write_unigram_tokenizer
+
+        write_unigram_tokenizer(path, [t for t, _ in sentiment_rows(400, seed=7)], vocab_size=120)
+    else:
+        write_tokenizer(path)
+    vocab = len(tf.AutoTokenizer.from_pretrained(str(path)))
+    labels = {"id2label": {0: "neg", 1: "pos"}, "label2id": {"neg": 0, "pos": 1}}
+    common = dict(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+                  **labels)
+    if family == "bert":
+        cfg, cls = tf.BertConfig(**common, max_position_embeddings=64), tf.BertForSequenceClassification
+    elif family == "distilbert":
+        cfg = tf.DistilBertConfig(vocab_size=vocab, dim=32, n_layers=2, n_heads=4, hidden_dim=48,
+                                  max_position_embeddings=64, **labels)
+        cls = tf.DistilBertForSequenceClassification
+    elif family == "roberta":
+        cfg = tf.RobertaConfig(**common, max_position_embeddings=66, type_vocab_size=1, pad_token_id=1,
+                               bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5)
+        cls = tf.RobertaForSequenceClassification
+    elif family == "electra":
+        cfg, cls = tf.ElectraConfig(**common, embedding_size=16, max_position_embeddings=64), \
+            tf.ElectraForSequenceClassification
+    elif family == "albert":
+        cfg = tf.AlbertConfig(**common, embedding_size=16, max_position_embeddings=64, pad_token_id=0)
+        cls = tf.AlbertForSequenceClassification
+    elif family == "mpnet":
+        cfg = tf.MPNetConfig(**common, max_position_embeddings=66, pad_token_id=0, layer_norm_eps=1e-5)
+        cls = tf.MPNetForSequenceClassification
+    else:
+        raise ValueError(family)
+    torch.manual_seed(seed)
+    model = cls(cfg).eval()
+    if train_steps:
+        _teach(model, path, train_steps, seed)
+    model.save_pretrained(str(path))
+    return path

@@ -61,7 +61,7 @@ class TeacherConfig:
 
     def check_fits(self, model) -> None:
         """Options that depend on the encoder, checked right after it loads."""
-        positions = model.config.max_position_embeddings
+        positions = model.config.max_seq_len
         if self.max_seq_len > positions:
             raise EdgebertError(f"--seq-len {self.max_seq_len} exceeds the encoder's {positions} positions",
                                 f"use --seq-len {positions} or less")

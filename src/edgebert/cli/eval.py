@@ -42,7 +42,7 @@ def eval_cmd(
         raise EdgebertError(f"--latency-runs {latency_runs} is negative", "use 0 to skip the latency measurement")
     inputs = resolve(model, data, Columns(text_column, text_pair_column, label_column))
     model, labelled = inputs.model_dir, inputs.data
-    positions = inputs.model.config.max_position_embeddings
+    positions = inputs.model.config.max_seq_len
     seq_len = seq_len if seq_len is not None else min(inputs.recorded_seq_len or 128, positions)
     if seq_len > positions:
         raise EdgebertError(f"--seq-len {seq_len} exceeds the model's {positions} positions",

@@ -37,7 +37,7 @@ from ..progress import console
 from .augment import read_examples
 from .context import Context, accuracy, teacher_stamp
 from .recipe import DEFAULT_FRACTION, Recipe, load_recipe
-from .stage_configs import preflight
+from .stage_configs import StudentFacts, preflight
 from .stage_runners import RUNNERS, StageRun
 from .student import init_student, student_depth
 from .teacher_model import Teacher, load_teacher, same_tokenizer
@@ -54,11 +54,14 @@ def _check_out(out: Path, teacher: Path) -> None:
     check_output_dir(out, "--out")
 
 
-def check_recipe(recipe: Recipe, teacher_layers: int, teacher_native: bool = True) -> None:
-    """Does ``recipe`` apply to a teacher this deep? Checked before any training (and by
-    `edgebert run` before any step), so a recipe made for another depth fails in seconds."""
+def check_recipe(recipe: Recipe, teacher_layers: int, teacher_native: bool = True,
+                 teacher_facts: StudentFacts | None = None) -> None:
+    """Does ``recipe`` apply to this teacher (its depth, and its architecture when the student is
+    copied from it)? Checked before any training (and by `edgebert run` before any step), so a
+    recipe made for another depth or family fails in seconds."""
     depth = student_depth(recipe.student, teacher_layers, teacher_native)
-    preflight(recipe.stages, depth, teacher_layers)
+    copied = recipe.student.init in ("teacher", "teacher_layers")
+    preflight(recipe.stages, depth, teacher_layers, teacher_facts if copied else None)
 
 
 def _stash_path(out: Path) -> Path:
@@ -188,12 +191,13 @@ def prepare(teacher_dir: str | Path, data: LabelledData, recipe: Recipe | str | 
         train = random.Random(recipe.seed).sample(train, recipe.max_train_examples)
     max_seq_len = recipe.max_seq_len or teacher.recorded_max_seq_len() or 128
     student, tok_dir = init_student(recipe.student, teacher, recipe.seed)
-    preflight(recipe.stages, student.num_layers, teacher.num_layers)
-    limit = min(student.config.max_position_embeddings, teacher.max_positions)
+    tok = load_tokenizer(tok_dir)
+    preflight(recipe.stages, student.num_layers, teacher.num_layers,
+              StudentFacts.of(student, type(tok.backend_tokenizer.model).__name__))
+    limit = min(student.config.max_seq_len, teacher.max_positions)
     if max_seq_len > limit:
         raise EdgebertError(f"max_seq_len {max_seq_len} exceeds the model's {limit} positions",
                             f"set max_seq_len <= {limit} in the recipe")
-    tok = load_tokenizer(tok_dir)
     t_tok = tok if Path(tok_dir) == teacher.path else load_tokenizer(teacher.path)
     shared = same_tokenizer(tok, t_tok)
     return Plan(recipe, teacher, data, parts, train, split_cfg, max_seq_len, student, Path(tok_dir), tok,

@@ -283,10 +283,47 @@ STAGE_TYPES: dict[str, type] = {c.type: c for c in (DistillStage, FinetuneStage,
                                                    TrimVocabStage)}
 
 
-def preflight(stages: list, depth: int, teacher_depth: int) -> None:
-    """Check layer lists against the depth each stage will see, before any training starts."""
+@dataclass(frozen=True)
+class StudentFacts:
+    """What a stage may need to know about the student's architecture before it runs."""
+
+    shared_layers: bool = False  # ALBERT: one set of weights at every depth
+    relative_attention: bool = False  # MPNet: a relative position bias shared by all heads of all layers
+    wordpiece: bool = True  # the tokenizer is WordPiece (vocabulary trimming rebuilds one)
+    family: str = "bert"
+
+    @classmethod
+    def of(cls, model, tokenizer_type: str = "WordPiece") -> "StudentFacts":
+        cfg = model.config
+        return cls(bool(getattr(cfg, "shared_layers", False)), bool(getattr(cfg, "relative_attention_buckets", 0)),
+                   tokenizer_type == "WordPiece", str(getattr(cfg, "family", "bert")))
+
+
+# stage type -> why it cannot run on such a student (checked before any work)
+_RESHAPES_LAYERS = ("select_layers", "prune_heads", "prune_ffn")
+
+
+def _unsupported(stage, facts: StudentFacts) -> str | None:
+    reshapes = stage.type in _RESHAPES_LAYERS or (stage.type == "layerdrop" and
+                                                  (stage.keep is not None or stage.select is not None))
+    if facts.shared_layers and reshapes:
+        return (f"a {facts.family} student shares one layer's weights across depth, so its layers cannot be "
+                "selected or pruned one by one")
+    if facts.relative_attention and stage.type == "prune_heads":
+        return f"a {facts.family} student's relative position bias is shared by every head, so heads cannot be pruned"
+    if not facts.wordpiece and stage.type == "trim_vocab":
+        return "vocabulary trimming rebuilds a WordPiece tokenizer; this student's tokenizer is not WordPiece"
+    return None
+
+
+def preflight(stages: list, depth: int, teacher_depth: int, facts: StudentFacts | None = None) -> None:
+    """Check each stage against the student it will see (depth, architecture), before any training starts."""
+    facts = facts or StudentFacts()
     for k, stage in enumerate(stages, 1):
         where = f"recipe stage {k} ({stage.type})"
+        why = _unsupported(stage, facts)
+        if why:
+            raise _bad(where, why, "drop this stage from the recipe, or start from a student of another family")
         if stage.type == "trim_vocab" and k != len(stages):
             raise _bad(where, "trim_vocab must be the last stage (later stages distil through the teacher's "
                               "tokenizer)", "move it to the end of the recipe")

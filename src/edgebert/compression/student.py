@@ -99,6 +99,9 @@ def copy_layers(model: EdgeBertForSequenceClassification, layers: list[int]) -> 
     if "ffn_widths_before_pruning" in prov:
         prov["ffn_widths_before_pruning"] = [prov["ffn_widths_before_pruning"][j] for j in layers]
     new = EdgeBertForSequenceClassification(cfg)
+    if cfg.shared_layers:  # one set of weights: keeping layers is keeping depth
+        new.load_state_dict({k: v.clone() for k, v in model.state_dict().items()}, strict=True)
+        return new
     state = {}
     for key, value in model.state_dict().items():
         if key.startswith("encoder.layer."):

@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from torch import nn
 
 from ..errors import CheckpointError
-from ..model import EdgeBertForSequenceClassification, EncoderOutput, load_model
+from ..model import EdgeBertConfig, EdgeBertForSequenceClassification, EncoderOutput, load_model
 from ..model.checkpoint import is_edgebert_dir, model_size_bytes
 from ..model.families import supported_model_types
 from ..model.hf import check_model_dir, read_json, safetensors_files
@@ -77,6 +77,8 @@ class Teacher:
     @property
     def max_positions(self) -> int:
         cfg = self.model.config
+        if isinstance(cfg, EdgeBertConfig):
+            return cfg.max_seq_len
         return int(getattr(cfg, "max_position_embeddings", 512) or 512)
 
     def num_parameters(self) -> int:

@@ -84,6 +84,7 @@ class _Runner:
 def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: bool = False) -> RunResult:
     """Run (or resume) ``spec``; returns where the report is."""
     from ..compression.run_recipe import check_recipe, compress
+    from ..compression.stage_configs import StudentFacts
     from ..exporters import get_exporter
     from ..exporters.base import FLOAT
     from ..exporters.export import ExportContext, ExportOptions, export_model
@@ -100,8 +101,8 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path | None = None, *, fresh: boo
         check_device(device, targets, _bench_settings(spec.bench))
     inputs = resolve_inputs(spec)
     teacher_dir, data, head_training = inputs.model_dir, inputs.data, inputs.head_training
-    positions = inputs.model.config.max_position_embeddings
-    check_recipe(recipe, inputs.model.num_layers)
+    positions = inputs.model.config.max_seq_len
+    check_recipe(recipe, inputs.model.num_layers, teacher_facts=StudentFacts.of(inputs.model))
     output_dir(run_dir, "run folder")
     teacher_hash = _model_hash(teacher_dir)
     data_hash = [examples_hash(data.examples), list(data.label_names)]

@@ -129,10 +129,11 @@ class ExportContext:
         check_float_modules(self.model, opts.float_modules)
         self.labels = self.model.config.label_names
         recorded = self.model.config.provenance.get("head_training", {}).get("max_seq_len")
-        self.seq_len = opts.seq_len or int(recorded or min(128, self.model.config.max_position_embeddings))
-        if self.seq_len > self.model.config.max_position_embeddings:
-            raise EdgebertError(f"--seq-len {self.seq_len} exceeds the model's "
-                                f"{self.model.config.max_position_embeddings} positions", "use a shorter --seq-len")
+        positions = self.model.config.max_seq_len
+        self.seq_len = opts.seq_len or int(recorded or min(128, positions))
+        if self.seq_len > positions:
+            raise EdgebertError(f"--seq-len {self.seq_len} exceeds the model's {positions} positions",
+                                "use a shorter --seq-len")
         tok = load_tokenizer(model_dir)
         parts = split(data, seed=opts.split_seed)
         self.calib = sample_calibration(parts.get("train"), opts.calib_size, opts.calib_seed)

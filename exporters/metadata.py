@@ -68,6 +68,8 @@ class BundleMetadata:
     @property
     def gate_status(self) -> str:
         """passed | failed | unverified (numerics not checked where the bundle was made)."""
+        if self.status == "rejected":
+            return "failed"
         status = self.gates.get("status")
         if status in GATE_STATUSES:
             return status

@@ -125,7 +125,7 @@ class OnnxExporter(Exporter):
         fp32 = req.out_dir / "model.fp32.onnx"
         # torch configures its loggers on import, so quieten the exporter's chatter here
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-        max_pos = model.config.max_position_embeddings
+        max_pos = model.config.max_seq_len
         batch = torch.export.Dim("batch", min=1, max=1024)
         seq = torch.export.Dim("seq", min=2, max=max_pos)
         try:

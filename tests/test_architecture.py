@@ -2,9 +2,9 @@
 
 The allowed direction, lowest first (a module may import its own layer and any lower one):
 
-    0 base         errors, fsutil, progress, registry, sources, assets, yaml_config, quiet, disk_cache, comparison
+    0 base         errors, fsutil, progress, registry, sources, assets, yaml_config, quiet, comparison
     1 model, data
-    2 core         inference, evaluation, teacher_head (the default teacher), inputs
+    2 core         inference, evaluation, teacher_head (the shipped teachers), teacher_outputs, inputs
     3 compression
     4 exporters
     5 demo         serves bundles (the browser device uses it through its public API)
@@ -24,10 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIRS = {"edgebert": ROOT / "src" / "edgebert", "edgebert.exporters": ROOT / "exporters",
                 "edgebert.devices": ROOT / "devices"}
 LAYERS = [  # the first name of ``edgebert.X`` per layer, lowest first ("" is the package itself)
-    ["", "errors", "fsutil", "progress", "registry", "sources", "assets", "yaml_config", "quiet", "disk_cache",
-     "comparison"],
+    ["", "errors", "fsutil", "progress", "registry", "sources", "assets", "yaml_config", "quiet", "comparison"],
     ["model", "data"],
-    ["inference", "evaluation", "teacher_head", "inputs"],
+    ["inference", "evaluation", "teacher_head", "teacher_outputs", "inputs"],
     ["compression"],
     ["exporters"],
     ["demo"],

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from builders import refused
+from edgebert.errors import EdgebertError
 from edgebert.data.default import LABELS as ROTTEN_LABELS, ROTTEN_SOURCE
 from edgebert.inputs import is_default_task, resolve
 
@@ -103,6 +104,23 @@ def test_the_default_model_with_a_users_data(hf_bert_dir, sentiment_csv, monkeyp
     monkeypatch.setattr(edgebert.teacher_head, "default_teacher", lambda: hf_bert_dir)
     inputs = resolve("default", sentiment_csv)
     assert inputs.data.source == str(sentiment_csv) and not is_default_task(inputs.data.source)
+
+
+def test_a_shipped_teacher_by_name(hf_bert_dir, monkeypatch, tmp_path):
+    """`--teacher minilm-l6` builds (once) and uses that shipped teacher with its data; a folder of
+    that name in the working directory is the user's, and wins."""
+    import edgebert.teacher_head
+
+    built = []
+    monkeypatch.setattr(edgebert.teacher_head, "default_teacher", lambda name="mpnet-base": built.append(name)
+                        or hf_bert_dir)
+    inputs = resolve("minilm-l6")
+    assert built == ["minilm-l6"] and is_default_task(inputs.data.source)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "minilm-l6").mkdir()
+    with pytest.raises(EdgebertError):  # the user's (empty) folder, not the shipped teacher
+        resolve("minilm-l6")
+    assert built == ["minilm-l6"]
 
 
 def test_a_missing_model_path_is_refused_before_loading(tmp_path, sentiment_csv, no_default_teacher):

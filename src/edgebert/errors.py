@@ -24,7 +24,7 @@ class EdgebertError(Exception):
 
 
 class CheckpointError(EdgebertError):
-    """A model folder that is missing, not BERT-family, or damaged."""
+    """A model folder that is missing, not of a supported family, or damaged."""
 
 
 class DataError(EdgebertError):

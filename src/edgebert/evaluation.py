@@ -91,9 +91,15 @@ def score(model, tokenizer, examples: list, label_names: list[str], split_name: 
     enc = encode(tokenizer, examples, max_seq_len, label_names)
     logits = run_batches(model, enc, batch_size=batch_size, description=description or f"evaluating {split_name}",
                          show_progress=None if description else False)
+    return score_logits(logits, enc.labels, len(label_names), split_name, enc.truncated)
+
+
+def score_logits(logits: torch.Tensor, gold: torch.Tensor, num_labels: int, split_name: str = "",
+                 truncated: int = 0) -> SplitResult:
+    """Accuracy and macro-F1 of logits already computed (e.g. a frozen teacher's stored ones)."""
     pred = logits.argmax(1)
-    return SplitResult(split_name, len(examples), float((pred == enc.labels).float().mean()),
-                       macro_f1(pred, enc.labels, len(label_names)), enc.truncated)
+    return SplitResult(split_name, len(gold), float((pred == gold).float().mean()), macro_f1(pred, gold, num_labels),
+                       truncated)
 
 
 def evaluate(model_dir: str | Path, splits: Splits, split_names: list[str], *, max_seq_len: int = 128,

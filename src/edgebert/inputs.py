@@ -66,16 +66,19 @@ def _describe(loaded) -> tuple[list[str], dict]:
 def resolve(model: str | Path | None = None, data: str | Path | None = None, columns: Columns | None = None, *,
             data_flag: str = "--data", load: Callable[[Path], Any] | None = None) -> Inputs:
     """The model (default: the embedded teacher) and its labelled data, each checked."""
+    from .teacher_head import SHIPPED_TEACHERS, default_teacher
+
     default_model = model is None or str(model) == DEFAULT
     if default_model:
-        from .teacher_head import default_teacher
-
         model_dir = default_teacher()
+    elif str(model) in SHIPPED_TEACHERS and not Path(model).expanduser().exists():
+        model_dir, default_model = default_teacher(str(model)), True
     else:
         model_dir = Path(model).expanduser()
         if not model_dir.exists():
             raise EdgebertError(f"model path {model_dir} does not exist",
-                                "pass the folder that holds config.json and model.safetensors")
+                                "pass the folder that holds config.json and model.safetensors, or a shipped "
+                                f"teacher: {', '.join(SHIPPED_TEACHERS)}")
     if load is None:
         from .model import load_model
 

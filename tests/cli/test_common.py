@@ -44,6 +44,20 @@ def test_teacher_then_eval(hf_encoder_dir, sentiment_csv, tmp_path):
     assert "test" in res.stdout
 
 
+def test_teacher_on_a_shipped_encoder_by_name(hf_encoder_dir, sentiment_csv, tmp_path, monkeypatch):
+    from edgebert import assets
+    from edgebert.model import load_model
+
+    monkeypatch.setitem(assets.SHIPPED_ENCODERS, "mpnet-base",
+                        assets.ShippedEncoder("mpnet-base", (), lambda: hf_encoder_dir))
+    res = invoke("teacher", "--base", "mpnet-base", "--data", sentiment_csv, "--out", tmp_path / "t",
+                 "--seq-len", 16, "--top-layers", 0)
+    assert res.exit_code == 0, res.output
+    assert load_model(tmp_path / "t").config.hidden_size == load_model(hf_encoder_dir).config.hidden_size
+    res = invoke("teacher", "--base", "mpnet-huge", "--data", sentiment_csv, "--out", tmp_path / "u")
+    assert res.exit_code == 2 and "mpnet-huge" in res.output and "Traceback" not in res.output
+
+
 def _bad(tmp_path, hf_bert_dir, sentiment_csv, case):
     """(args, expected words) for each user mistake the foundation issue lists."""
     if case == "missing_model":

@@ -74,3 +74,28 @@ def test_bad_specs_are_one_line_errors(teacher_dir, spec, match):
     with pytest.raises(EdgebertError, match=match) as info:
         init_student(spec, load_teacher(teacher_dir))
     assert "\n" not in info.value.one_line()
+
+
+def test_checkpoint_student_keeps_chosen_layers_of_a_shipped_encoder(tmp_path, teacher_dir, monkeypatch):
+    """``init: checkpoint, path: minilm-l6, layers: [...]``: a shipped encoder by name, layers subset."""
+    import builders
+    from edgebert import assets
+    from edgebert.compression.student import student_depth
+    from edgebert.model import load_model
+
+    hf = builders.make_hf_bert(tmp_path / "enc", layers=4, seed=3, head=False)
+    monkeypatch.setitem(assets.SHIPPED_ENCODERS, "minilm-l6",
+                        assets.ShippedEncoder("minilm-l6", (), lambda: hf))
+    teacher = load_teacher(teacher_dir)
+    spec = StudentSpec(init="checkpoint", path="minilm-l6", layers=[0, 3])
+    assert student_depth(spec, teacher.num_layers, True) == 2
+    student, tok_dir = init_student(spec, teacher)
+    full = load_model(hf, label_names=["neg", "pos"], pooling="mean")
+    s, f = student.state_dict(), full.state_dict()
+    for i, j in enumerate([0, 3]):
+        assert torch.equal(s[f"encoder.layer.{i}.attention.self.query.weight"],
+                           f[f"encoder.layer.{j}.attention.self.query.weight"])
+    assert tok_dir == hf and student.num_layers == 2
+    assert student.config.provenance["student_init"]["layers"] == [0, 3]
+    with pytest.raises(EdgebertError, match="name checkpoint layer 4"):
+        student_depth(StudentSpec(init="checkpoint", path="minilm-l6", layers=[4]), teacher.num_layers, True)

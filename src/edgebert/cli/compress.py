@@ -16,8 +16,9 @@ def compress(
     out_dir: Path = typer.Option(..., "--out", help="Folder for the student checkpoint + compress_report.json."),
     recipe: str = typer.Option("tinybert-4l", "--recipe",
                                help="Recipe YAML path or a shipped name (see `edgebert recipes`)."),
-    teacher: Optional[Path] = typer.Option(None, "--teacher", help="Teacher folder: edgebert, HF BERT, or any HF "
-                                           "*ForSequenceClassification [default: the embedded teacher]"),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="Teacher folder (edgebert, a supported "
+                                           "family, or any HF *ForSequenceClassification) or a shipped teacher: "
+                                           "mpnet-base, minilm-l6 [default: mpnet-base]"),
     data: Optional[Path] = typer.Option(None, "--data", help="Labelled CSV/TSV/JSONL file or datasets folder "
                                         "[default: packaged Rotten Tomatoes, only with the default teacher]"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Cap every training stage at N steps "

@@ -15,8 +15,9 @@ from .common import LABEL_COLUMN_HELP, PAIR_COLUMN_HELP, TEXT_COLUMN_HELP, app, 
 @app.command("eval")
 @user_errors
 def eval_cmd(
-    model: Optional[Path] = typer.Argument(None, help="edgebert or Hugging Face BERT checkpoint folder "
-                                           "[default: the embedded teacher, built and cached on first use]"),
+    model: Optional[Path] = typer.Argument(None, help="edgebert or Hugging Face classifier folder, or "
+                                           "a shipped teacher (mpnet-base, minilm-l6) [default: mpnet-base, built "
+                                           "and cached on first use]"),
     data: Optional[Path] = typer.Option(None, "--data", help="CSV/TSV/JSONL file or datasets folder "
                                         "[default: packaged Rotten Tomatoes, only with the default model]"),
     splits: str = typer.Option("dev,test", "--splits", help="Comma-separated splits to evaluate."),

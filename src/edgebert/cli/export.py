@@ -13,8 +13,8 @@ from .common import app, out, user_errors
 @app.command()
 @user_errors
 def export(
-    model: Optional[Path] = typer.Argument(None, help="edgebert or HF BERT checkpoint folder "
-                                           "[default: the embedded teacher]"),
+    model: Optional[Path] = typer.Argument(None, help="edgebert or HF classifier folder, or a "
+                                           "shipped teacher (mpnet-base, minilm-l6) [default: mpnet-base]"),
     target: str = typer.Option("all", "--target", "-t", help="executorch, tflite, coreml, onnx, "
                                "a comma-separated list, or all."),
     quantize: str = typer.Option("none", "--quantize", "-q", help="none | int8 (static, calibrated) | "

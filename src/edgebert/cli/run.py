@@ -15,8 +15,9 @@ from .common import app, out, user_errors
 def run(
     recipe: Optional[str] = typer.Argument(None, help="Run recipe YAML or a shipped name (default, headline) "
                                            "[default: default]."),
-    teacher: Optional[Path] = typer.Option(None, "--teacher", help="Fine-tuned BERT-family checkpoint folder "
-                                           "[default: the recipe's, else the embedded teacher]."),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="Fine-tuned classifier folder (BERT, "
+                                           "DistilBERT, RoBERTa, MPNet, ELECTRA, ALBERT) or a shipped teacher: "
+                                           "mpnet-base, minilm-l6 [default: the recipe's, else mpnet-base]."),
     data: Optional[Path] = typer.Option(None, "--data", help="Labelled CSV/TSV/JSONL file "
                                         "[default: the recipe's, else packaged Rotten Tomatoes]."),
     compress_recipe: Optional[str] = typer.Option(None, "--recipe", help="Compression recipe: shipped name "

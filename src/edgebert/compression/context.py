@@ -2,8 +2,9 @@
 
 Student and teacher share a tokenizer in the usual case (students copied from the
 teacher or random with its vocabulary); a student from another checkpoint may bring its
-own, and then each side gets its own encoding of the same examples (only logit losses
-are possible then, since token positions no longer line up).
+own, and then each side gets its own encoding of the same examples. Intermediate losses
+then need the two encodings to line up position by position (token_alignment), else only
+logit losses are possible.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import torch
 
 from ..data import Encoded, encode
 from ..data.examples import Example, examples_hash
-from ..disk_cache import cached_tensor
+from .. import teacher_outputs
 from ..inference import run_batches
 from .teacher_model import Teacher
+from .token_alignment import positions_align
 
 IGNORE = -100  # label of augmented / unlabelled text: never trained against gold labels
 
@@ -29,6 +31,7 @@ class TrainSet:
     teacher: Encoded  # the same object when the tokenizers agree
     labels: torch.Tensor  # gold label id, or IGNORE
     key: str
+    aligned: bool = True  # teacher and student tokens line up position by position
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -89,10 +92,11 @@ class Context:
         if key not in self._cache:
             s = self._encode(self.tokenizer, examples)
             t = s if self.shared_tokens else self._encode(self.teacher_tokenizer, examples)
+            aligned = self.shared_tokens or positions_align(s, t, self.tokenizer, self.teacher_tokenizer)
             index = {n: i for i, n in enumerate(self.label_names)}
             labels = torch.tensor([index[e.label] if e.label is not None else IGNORE for e in examples])
             self._cache = {k: v for k, v in self._cache.items() if not isinstance(v, TrainSet)}  # keep memory flat
-            self._cache[key] = TrainSet(examples, s, t, labels, key)
+            self._cache[key] = TrainSet(examples, s, t, labels, key, aligned)
         return self._cache[key]
 
     def dev_encoded(self) -> Encoded:
@@ -101,17 +105,18 @@ class Context:
         return self._cache["dev"]
 
     def teacher_logits(self, data: TrainSet) -> torch.Tensor:
-        """Soft labels for every training example, computed once per teacher, training set and
-        length and kept on disk (the teacher is frozen): a recipe sweep or a re-run reuses them."""
-        return cached_tensor("teacher-logits", [teacher_stamp(self.teacher.path), data.key, str(self.max_seq_len)],
-                             lambda: run_batches(self.teacher.model, data.teacher, batch_size=self.eval_batch_size,
-                                                 show_progress=False))
+        """Soft labels for every training example: the teacher is frozen, so each example's logits
+        are computed once and kept on disk (edgebert.teacher_outputs); later runs, other recipes and
+        other subsets of the same data reuse them."""
+        return self.teacher_logits_for(data.examples)
 
+    def teacher_logits_for(self, examples: list[Example]) -> torch.Tensor:
+        def compute(missing: list[Example]) -> torch.Tensor:
+            enc = self._encode(self.teacher_tokenizer, missing)
+            return run_batches(self.teacher.model, enc, batch_size=self.eval_batch_size,
+                               description=f"teacher logits ({len(missing)} examples)")
 
-def teacher_stamp(path: Path) -> str:
-    """Identity of a model folder's weights (path, sizes, mtimes): equal stamps, equal outputs."""
-    files = sorted(Path(path).glob("*.safetensors"))
-    return f"{Path(path).resolve()}|" + "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+        return teacher_outputs.logits_for(self.teacher.path, self.max_seq_len, examples, compute)
 
 
 def accuracy(model, enc: Encoded, batch_size: int = 64) -> float:

@@ -26,16 +26,16 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..data import Splits, load_tokenizer, split
+from ..data import Splits, encode, load_tokenizer, split
 from ..data.examples import Example, LabelledData, examples_hash
 from ..errors import DataError, EdgebertError
-from ..disk_cache import cached_json
-from ..evaluation import cpu_latency, score
+from ..evaluation import cpu_latency, score, score_logits
 from ..fsutil import atomic_write_json, check_output_dir, output_dir, sha256_text
 from ..model import load_checkpoint, model_size_bytes, save_checkpoint
 from ..progress import console
 from .augment import read_examples
-from .context import Context, accuracy, teacher_stamp
+from ..teacher_outputs import model_stamp
+from .context import Context, accuracy
 from .recipe import DEFAULT_FRACTION, Recipe, load_recipe
 from .stage_configs import StudentFacts, preflight
 from .stage_runners import RUNNERS, StageRun
@@ -77,7 +77,7 @@ def _recover_stash(out: Path) -> None:
 
 
 def _fingerprint(recipe: Recipe, teacher: Teacher, data: LabelledData, max_steps: int | None) -> str:
-    return sha256_text(json.dumps(recipe.to_dict(), sort_keys=True, default=str), teacher_stamp(teacher.path),
+    return sha256_text(json.dumps(recipe.to_dict(), sort_keys=True, default=str), model_stamp(teacher.path),
                        examples_hash(data.examples), ",".join(data.label_names), str(max_steps), __version__)
 
 
@@ -234,8 +234,8 @@ def run_stages(plan: Plan, *, fresh: bool = False) -> Stages:
                   eval_batch_size=r.eval_batch_size, checkpoint_every=r.checkpoint_every, work=work,
                   max_steps=plan.max_steps, tokenizer_dir=tok_dir)
     if not plan.shared_tokens:
-        ctx.note("the student's tokenizer differs from the teacher's: each side encodes the text itself; "
-                 "only logit losses are possible")
+        ctx.note("the student's tokenizer differs from the teacher's: each side encodes the text itself "
+                 "(intermediate losses only where the two split the training text identically)")
     reports = []
     n = len(r.stages)
     for k, stage in enumerate(r.stages, 1):
@@ -286,10 +286,14 @@ def evaluate(plan: Plan, stages: Stages, latency_runs: int = 20) -> dict[str, An
     teacher.model.cpu()
     bs, labels, length = plan.recipe.eval_batch_size, stages.ctx.label_names, plan.max_seq_len
     splits = (("dev", plan.parts.dev), ("test", plan.parts.test))
-    t_eval = cached_json("teacher-eval", [teacher_stamp(teacher.path), examples_hash(plan.parts.dev),
-                                          examples_hash(plan.parts.test), ",".join(labels), str(length)],
-                         lambda: {name: _eval(teacher.model, plan.teacher_tokenizer, ex, labels, length, bs)
-                                  for name, ex in splits})
+
+    def teacher_eval(examples: list[Example]) -> dict[str, Any]:  # from the stored per-example logits
+        enc = encode(plan.teacher_tokenizer, examples, length, labels)
+        s = score_logits(stages.ctx.teacher_logits_for(examples), enc.labels, len(labels), "", enc.truncated)
+        return {"examples": s.examples, "accuracy": round(s.accuracy, 4), "macro_f1": round(s.macro_f1, 4),
+                "truncated": s.truncated}
+
+    t_eval = {name: teacher_eval(ex) for name, ex in splits}
     s_eval = {name: _eval(student, stages.tokenizer, ex, labels, length, bs) for name, ex in splits}
     return {"teacher": t_eval, "student": s_eval, "teacher_latency": _latency(teacher.model, length, latency_runs),
             "student_latency": _latency(student, length, latency_runs)}

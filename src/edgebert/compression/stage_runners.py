@@ -95,9 +95,11 @@ def fit(student, run: StageRun, cfg: TrainingFields, *, weights: LossWeights, te
         if not any(asdict(weights).values()):
             raise EdgebertError(f"{run.label}: only the attention loss was enabled and it is unavailable",
                                 "add hidden or logits weights")
-    if weights.needs_features and not ctx.shared_tokens:
-        raise EdgebertError(f"{run.label}: intermediate losses need the student to use the teacher's tokenizer",
-                            "use logit distillation only (phase: prediction) or a student with the teacher's vocabulary")
+    if weights.needs_features and not data.aligned:
+        ctx.note(f"{run.label}: the teacher's and student's tokenizers do not split the training text "
+                 "identically, so intermediate (hidden/attention) losses cannot compare positions; "
+                 "this stage distils the teacher's predictions only")
+        weights = LossWeights(logits=1.0, hard=weights.hard)
     pairs = resolve_layer_map(layer_map, student.num_layers, teacher.num_layers, _provenance_layers(student, teacher))
     objective = Objective(weights, temperature, pairs, _head_maps(student, teacher, pairs, head_map)
                           if weights.attention else None)

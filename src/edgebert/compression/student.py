@@ -28,8 +28,8 @@ class StudentSpec:
     """How to build the student (recipe key ``student``)."""
 
     init: str = "teacher"  # a full copy: the start for LayerDrop or pruning recipes
-    layers: list[int] | None = None  # teacher_layers: 0-based teacher layers to copy, in order
-    path: str | None = None  # checkpoint: an edgebert or HF BERT folder (same tokenizer as the teacher)
+    layers: list[int] | None = None  # teacher_layers / checkpoint: 0-based layers to keep, in order
+    path: str | None = None  # checkpoint: a model folder, or a shipped encoder's name (minilm-l6)
     num_layers: int | None = None  # random: shape
     hidden_size: int | None = None
     num_heads: int | None = None
@@ -42,7 +42,8 @@ class StudentSpec:
         if self.init == "teacher_layers" and not self.layers:
             raise EdgebertError(f"{where}: init teacher_layers needs 'layers'", "e.g. layers: [0, 1, 2, 4]")
         if self.init == "checkpoint" and not self.path:
-            raise EdgebertError(f"{where}: init checkpoint needs 'path'", "give the folder of a smaller BERT")
+            raise EdgebertError(f"{where}: init checkpoint needs 'path'",
+                                "give the folder of a smaller pretrained model, or minilm-l6")
         if self.init == "random":
             missing = [k for k in ("num_layers", "hidden_size", "num_heads", "intermediate_size")
                        if getattr(self, k) is None]
@@ -70,7 +71,22 @@ def student_depth(spec: StudentSpec, teacher_layers: int, teacher_native: bool) 
         return len(spec.layers or [])
     if spec.init == "random":
         return int(spec.num_layers or 0)
-    return load_model(Path(spec.path or "").expanduser()).num_layers
+    n = load_model(checkpoint_dir(spec.path)).num_layers
+    bad = [j for j in spec.layers or [] if not 0 <= j < n]
+    if bad:
+        raise EdgebertError(f"recipe student: layers {spec.layers} name checkpoint layer {bad[0]}, but "
+                            f"{spec.path} has {n} layers (0..{n - 1})", "set student.layers within that range")
+    return len(spec.layers) if spec.layers else n
+
+
+def checkpoint_dir(path: str | None) -> Path:
+    """A student checkpoint: a shipped encoder's name (unless a folder of that name exists) or a folder."""
+    from ..assets import SHIPPED_ENCODERS, shipped_encoder_dir
+
+    p = Path(path or "").expanduser()
+    if not p.exists() and str(path) in SHIPPED_ENCODERS:
+        return shipped_encoder_dir(str(path))
+    return p
 
 
 def _require_edgebert(teacher: Teacher, what: str) -> EdgeBertForSequenceClassification:
@@ -127,13 +143,16 @@ def init_student(spec: StudentSpec, teacher: Teacher, seed: int = 0) -> tuple[Ed
         init = {"method": "teacher_layers", "teacher": str(teacher.path), "layers": list(spec.layers or [])}
         tok_dir = teacher.path
     elif spec.init == "checkpoint":
-        path = Path(spec.path or "").expanduser()
+        path = checkpoint_dir(spec.path)
         model = load_model(path, label_names=teacher.label_names, pooling=_pooling(teacher))
+        if spec.layers:
+            model = copy_layers(model, list(spec.layers))
         if model.config.num_labels != len(teacher.label_names):
             raise CheckpointError(f"student checkpoint {path} has {model.config.num_labels} outputs but the teacher "
                                   f"has {len(teacher.label_names)}", "use a plain encoder or a matching head")
         model.config.label_names = list(teacher.label_names)
-        init = {"method": "checkpoint", "path": str(path.resolve())}
+        init = {"method": "checkpoint", "path": str(path.resolve()), **({"layers": list(spec.layers)} if spec.layers
+                                                                          else {})}
         tok_dir = path
     else:
         model = _random_student(spec, teacher)

@@ -299,8 +299,12 @@ class EdgeBertForSequenceClassification(nn.Module):
         else:
             weights = mask.unsqueeze(-1)
             pooled = (x * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        return pooled, self.classify_pooled(pooled)
+
+    def classify_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The head alone, on pooled features (a teacher's head is fitted on cached ones)."""
         h = self.head_activation(self.pre_classifier(pooled)) if self.pre_classifier is not None else pooled
-        return pooled, self.classifier(self.dropout(h))
+        return self.classifier(self.dropout(h))
 
     def forward_from_layer(self, x: torch.Tensor, attention_mask: torch.Tensor, start: int) -> torch.Tensor:
         """Logits from the hidden states entering layer ``start`` (lets callers cache lower layers)."""

@@ -41,10 +41,10 @@ class RunResult:
 
 
 def _model_hash(path: Path) -> str:
-    from ..compression.context import teacher_stamp
+    from ..teacher_outputs import model_stamp
     from ..model import weights_sha256
 
-    return weights_sha256(path) or teacher_stamp(path)
+    return weights_sha256(path) or model_stamp(path)
 
 
 def resolve_inputs(spec: RunSpec) -> Inputs:

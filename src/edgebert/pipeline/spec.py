@@ -4,7 +4,7 @@ A run recipe names the teacher, the data, a compression recipe (shipped name, pa
 inline mapping), the export targets and precisions, and the devices to bench on::
 
     name: default
-    teacher: default            # or a checkpoint folder
+    teacher: default            # or a shipped teacher (mpnet-base, minilm-l6) or a checkpoint folder
     data: default               # or a labelled CSV/TSV/JSONL file
     compress:
       recipe: tinybert-4l-trim  # shipped name, YAML path, or an inline recipe mapping

@@ -170,7 +170,7 @@ def refused(call, *args, **kwargs) -> str:
     return err.one_line()
 
 
-FAMILIES = ("bert", "distilbert", "roberta", "electra", "albert", "mpnet")
+FAMILIES = ("bert", "distilbert", "roberta", "electra", "albert", "mpnet", "mobilebert")
 
 
 def make_family_classifier(path: Path, family: str, *, seed: int = 0, train_steps: int = 40,
@@ -217,6 +217,10 @@ def make_family_classifier(path: Path, family: str, *, seed: int = 0, train_step
     elif family == "mpnet":
         cfg = tf.MPNetConfig(**common, max_position_embeddings=66, pad_token_id=0, layer_norm_eps=1e-5)
         cls = tf.MPNetForSequenceClassification
+    elif family == "mobilebert":  # as released (NoNorm, trigram input, stacked FFNs), only tiny
+        cfg = tf.MobileBertConfig(**common, embedding_size=16, intra_bottleneck_size=16, num_feedforward_networks=2,
+                                  max_position_embeddings=64)
+        cls = tf.MobileBertForSequenceClassification
     else:
         raise ValueError(family)
     torch.manual_seed(seed)

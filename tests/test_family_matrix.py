@@ -66,14 +66,58 @@ def test_a_family_goes_through_every_command(family, data, tmp_path):
     ("albert", {"type": "prune_heads", "fraction": 0.5}, "shares one layer's weights across depth"),
     ("mpnet", {"type": "prune_heads", "fraction": 0.5}, "relative position bias is shared by every head"),
     ("roberta", {"type": "trim_vocab"}, "not WordPiece"),
+    ("mobilebert", {"type": "prune_ffn", "fraction": 0.5}, "stacks 2 feed-forward networks"),
 ])
 def test_a_step_a_family_cannot_take_fails_before_any_training(family, stage, why, data, tmp_path):
     import yaml
 
     model = make_family_classifier(tmp_path / family, family, train_steps=0)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump({"name": "r", "student": {"init": "teacher"},
+    recipe.write_text(yaml.safe_dump({"name": "r", "max_seq_len": 16, "student": {"init": "teacher"},
                                       "stages": [{"type": "distill", "phase": "prediction", "max_steps": 1}, stage]}))
     res = invoke("compress", "--teacher", model, "--data", data, "--recipe", recipe, "--out", tmp_path / "s")
     assert res.exit_code == 2 and why in res.output, res.output
     assert not (tmp_path / "s" / ".work").exists()  # refused before the first stage trained
+
+
+def test_a_mobilebert_teacher_distils_into_a_bert_student(data, tmp_path):
+    """MobileBERT's hidden states leave each layer at hidden_size and its scores are pre-softmax,
+    so every TinyBERT loss reaches a BERT student through the shared WordPiece tokenizer."""
+    import yaml
+
+    teacher = make_family_classifier(tmp_path / "mobilebert", "mobilebert")
+    bert = make_family_classifier(tmp_path / "bert", "bert", train_steps=0)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "r", "batch_size": 16, "max_seq_len": 16,
+                                      "student": {"init": "checkpoint", "path": str(bert), "layers": [0]},
+                                      "stages": [{"type": "distill", "phase": "both", "lr": 1.0e-3}]}))
+    res = invoke("compress", "--teacher", teacher, "--data", data, "--recipe", recipe, "--out", tmp_path / "s",
+                 "--max-steps", 2, "--latency-runs", 0)
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "s" / "edgebert.json").read_text())["family"] == "bert"
+    stage = json.loads((tmp_path / "s" / "compress_report.json").read_text())["stages"][0]
+    assert stage["weights"]["hidden"] and stage["weights"]["attention"] and stage["weights"]["logits"], stage
+
+
+def test_a_mobilebert_student_distils_through_its_bottlenecks_and_loses_heads(data, tmp_path):
+    """Heads live inside the bottleneck (query/key from the shared bottleneck, value from the
+    layer input): pruning them must leave a student that reloads and exports at parity."""
+    import yaml
+
+    from edgebert.model import load_model
+
+    teacher = make_family_classifier(tmp_path / "mobilebert", "mobilebert")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "r", "batch_size": 16, "max_seq_len": 16, "student": {"init": "teacher"},
+                                      "stages": [{"type": "distill", "phase": "both", "max_steps": 2},
+                                                 {"type": "prune_heads", "fraction": 0.5, "importance_examples": 16}]}))
+    res = invoke("compress", "--teacher", teacher, "--data", data, "--recipe", recipe, "--out", tmp_path / "s",
+                 "--latency-runs", 0)
+    assert res.exit_code == 0, res.output
+    student = load_model(tmp_path / "s")
+    assert student.config.bottleneck_size == 16 and sum(l.num_heads for l in student.config.layers) == 4
+    res = invoke("export", tmp_path / "s", "--calibration", data, "--target", "onnx", "--seq-len", 16,
+                 "--calib-size", 4, "--eval-limit", 16, "--out", tmp_path / "bundles")
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "bundles" / "onnx-fp32" / "metadata.json").read_text())
+    assert meta["gates"]["status"] == "passed" and meta["gates"]["parity"]["max_abs_diff"] <= 1e-4

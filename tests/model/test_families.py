@@ -44,10 +44,20 @@ def _config(family: str):
     if family == "mpnet":
         return (tf.MPNetConfig(**COMMON, max_position_embeddings=66, pad_token_id=1, relative_attention_num_buckets=32,
                                layer_norm_eps=1e-5), tf.MPNetForSequenceClassification)
+    mobile = dict(**COMMON, embedding_size=16, intra_bottleneck_size=16, num_feedforward_networks=2,
+                  max_position_embeddings=64)
+    if family == "mobilebert":  # as released: NoNorm, trigram input, query/key bottleneck, pooler + tanh
+        return tf.MobileBertConfig(**mobile), tf.MobileBertForSequenceClassification
+    if family == "mobilebert-layer-norm":  # the other branches: LayerNorm, attention in the bottleneck, no pooler
+        return (tf.MobileBertConfig(**mobile, normalization_type="layer_norm", use_bottleneck_attention=True,
+                                    key_query_shared_bottleneck=False, classifier_activation=False, layer_norm_eps=1e-7,
+                                    hidden_act="gelu"), tf.MobileBertForSequenceClassification)
     raise AssertionError(family)
 
 
-FAMILIES = ["bert", "distilbert", "roberta", "xlm-roberta", "electra", "albert", "mpnet"]
+FAMILIES = ["bert", "distilbert", "roberta", "xlm-roberta", "electra", "albert", "mpnet", "mobilebert",
+            "mobilebert-layer-norm"]
+FAMILY_OF = {"xlm-roberta": "roberta", "mobilebert-layer-norm": "mobilebert"}  # the rest are their own name
 
 
 def make_family_model(path, family: str, seed: int = 0):
@@ -66,10 +76,13 @@ def make_family_model(path, family: str, seed: int = 0):
     return path, cls
 
 
-def _inputs(pad_id: int, types: bool, seed: int = 0):
+def _inputs(pad_id: int, types: bool, seed: int = 0, trailing_pad: bool = False):
+    """Three rows, two of them padded; ``trailing_pad`` pads the full row too (by one token)."""
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(5, V, (3, 20), generator=g)
     mask = torch.ones_like(ids)
+    if trailing_pad:
+        mask[0, 19:] = 0
     mask[1, 12:] = 0
     mask[2, 4:] = 0
     ids[mask == 0] = pad_id  # padding as tokenizers write it (RoBERTa-style positions depend on it)
@@ -85,8 +98,10 @@ def test_logits_and_hidden_states_match_transformers(family, tmp_path):
     hf = cls.from_pretrained(str(path)).eval()
     ours = load_model(path)
     cfg = ours.config
-    assert cfg.family == ("roberta" if family == "xlm-roberta" else family)
-    ids, mask, types = _inputs(cfg.pad_token_id, cfg.type_vocab_size > 1)
+    assert cfg.family == FAMILY_OF.get(family, family)
+    # MobileBERT's last token sees the next token's embedding: edgebert always gives it [PAD]'s,
+    # transformers too unless the text fills the row (then zeros), so every row ends in padding here
+    ids, mask, types = _inputs(cfg.pad_token_id, cfg.type_vocab_size > 1, trailing_pad=cfg.trigram_input)
     kw = {"token_type_ids": types} if cfg.type_vocab_size > 1 else {}
     with torch.no_grad():
         expected = hf(input_ids=ids, attention_mask=mask, output_hidden_states=True, **kw)
@@ -99,6 +114,18 @@ def test_logits_and_hidden_states_match_transformers(family, tmp_path):
     theirs = expected.hidden_states[-len(got.hidden_states):]
     for a, b in zip(got.hidden_states[1:], theirs[1:]):
         assert (a[real] - b[real]).abs().max().item() <= 1e-4, family
+
+
+def test_mobilebert_logits_do_not_depend_on_the_padding_after_the_text(tmp_path):
+    """Batches are trimmed to their longest text, exports run at a fixed width: a text's logits
+    must be the same either way, although its last token reads its neighbour (trigram input)."""
+    path, _ = make_family_model(tmp_path / "mobilebert", "mobilebert")
+    ours = load_model(path)
+    ids, mask, types = _inputs(0, True)
+    padded = [torch.cat([t, torch.full((3, 4), fill)], dim=1) for t, fill in ((ids, 0), (mask, 0), (types, 0))]
+    with torch.no_grad():
+        trimmed, wide = ours(ids, mask, types), ours(*padded)
+    assert (trimmed - wide).abs().max().item() <= 1e-5
 
 
 def test_albert_stores_one_layer_and_applies_it_at_every_depth(tmp_path):

@@ -291,12 +291,14 @@ class StudentFacts:
     relative_attention: bool = False  # MPNet: a relative position bias shared by all heads of all layers
     wordpiece: bool = True  # the tokenizer is WordPiece (vocabulary trimming rebuilds one)
     family: str = "bert"
+    feedforward_networks: int = 1  # MobileBERT: FFNs stacked per layer, sharing one width in the config
 
     @classmethod
     def of(cls, model, tokenizer_type: str = "WordPiece") -> "StudentFacts":
         cfg = model.config
         return cls(bool(getattr(cfg, "shared_layers", False)), bool(getattr(cfg, "relative_attention_buckets", 0)),
-                   tokenizer_type == "WordPiece", str(getattr(cfg, "family", "bert")))
+                   tokenizer_type == "WordPiece", str(getattr(cfg, "family", "bert")),
+                   int(getattr(cfg, "feedforward_networks", 1)))
 
 
 # stage type -> why it cannot run on such a student (checked before any work)
@@ -311,6 +313,9 @@ def _unsupported(stage, facts: StudentFacts) -> str | None:
                 "selected or pruned one by one")
     if facts.relative_attention and stage.type == "prune_heads":
         return f"a {facts.family} student's relative position bias is shared by every head, so heads cannot be pruned"
+    if facts.feedforward_networks > 1 and stage.type == "prune_ffn":
+        return (f"a {facts.family} student stacks {facts.feedforward_networks} feed-forward networks in each layer "
+                "and their widths are one setting, so FFN neurons cannot be pruned")
     if not facts.wordpiece and stage.type == "trim_vocab":
         return "vocabulary trimming rebuilds a WordPiece tokenizer; this student's tokenizer is not WordPiece"
     return None

@@ -3,9 +3,9 @@
 A pruned student has a different number of heads and FFN width in every layer, and a
 Hugging Face ``BertConfig`` cannot say that, so edgebert keeps its own config and
 records where each kept layer and head came from (provenance). What distinguishes
-DistilBERT, RoBERTa, ELECTRA, ALBERT or MPNet from BERT is a handful of options here
-(position offset, token types, embedding width, relative attention bias, shared layers,
-classification head), set by each family's adapter in ``model/families``; the modeling
+DistilBERT, RoBERTa, ELECTRA, ALBERT, MPNet or MobileBERT from BERT is a handful of options
+here (position offset, token types, embedding width and projection, relative attention bias,
+shared layers, normalisation, bottleneck layers, classification head), set by each family's adapter in ``model/families``; the modeling
 code reads the options, never the family's name.
 """
 
@@ -20,6 +20,8 @@ from ..errors import CheckpointError
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 POOLINGS = ("cls", "mean")
 HEAD_ACTIVATIONS = ("relu", "tanh", "gelu")
+NORMALIZATIONS = ("layer_norm", "no_norm")
+EMBEDDING_PROJECTIONS = ("sum", "words")
 
 
 @dataclass
@@ -58,6 +60,18 @@ class EdgeBertConfig:
     # a dense layer + this activation between the pooled vector and the classifier (DistilBERT
     # relu, RoBERTa/MPNet tanh, ELECTRA gelu); None: BERT's pooler (cls) or the classifier alone
     head_activation: str | None = None
+    cls_pooler: bool = True  # False: [CLS] goes straight to the classifier (MobileBERT's classifier_activation off)
+    normalization: str = "layer_norm"  # MobileBERT "no_norm": an elementwise affine wherever LayerNorm would be
+    # where embedding_size is projected to hidden_size: "sum" (ELECTRA/ALBERT: the normalised sum of word,
+    # position and type embeddings) or "words" (MobileBERT: word embeddings alone, before hidden-wide positions)
+    embedding_projection: str = "sum"
+    trigram_input: bool = False  # MobileBERT: project each word embedding beside its two neighbours ("words" only)
+    # MobileBERT: layers work inside at this width between an input and an output bottleneck (None: BERT layers);
+    # head_dim * num_heads and intermediate_size are then widths inside the bottleneck
+    bottleneck_size: int | None = None
+    key_query_shared_bottleneck: bool = False  # a second bottleneck feeds query and key; value reads the input
+    bottleneck_attention: bool = False  # query, key and value all read the input bottleneck
+    feedforward_networks: int = 1  # FFNs per layer, all intermediate_size wide (MobileBERT stacks 4)
 
     def __post_init__(self) -> None:
         self.layers = [l if isinstance(l, LayerShape) else LayerShape(**l) for l in self.layers]
@@ -77,6 +91,7 @@ class EdgeBertConfig:
         if self.head_activation is not None and self.head_activation not in HEAD_ACTIVATIONS:
             raise CheckpointError(f"unsupported head activation '{self.head_activation}'",
                                   f"use one of {', '.join(HEAD_ACTIVATIONS)}")
+        self._check_mobilebert_options()
         if self.shared_layers and len({(l.num_heads, l.head_dim, l.intermediate_size) for l in self.layers}) > 1:
             raise CheckpointError("shared layers must all have the same shape", "a pruned layer cannot be shared")
         if self.type_vocab_size < 0 or self.position_offset < 0:
@@ -84,6 +99,23 @@ class EdgeBertConfig:
         for i, layer in enumerate(self.layers):
             if layer.num_heads < 1:
                 raise CheckpointError(f"layer {i} has no attention heads", "keep at least one head per layer")
+
+    def _check_mobilebert_options(self) -> None:
+        if self.normalization not in NORMALIZATIONS:
+            raise CheckpointError(f"unsupported normalization '{self.normalization}'",
+                                  f"use one of {', '.join(NORMALIZATIONS)}")
+        if self.embedding_projection not in EMBEDDING_PROJECTIONS:
+            raise CheckpointError(f"unsupported embedding_projection '{self.embedding_projection}'",
+                                  f"use one of {', '.join(EMBEDDING_PROJECTIONS)}")
+        if self.trigram_input and self.embedding_projection != "words":
+            raise CheckpointError("trigram_input needs embedding_projection 'words'", "fix edgebert.json")
+        if self.feedforward_networks < 1:
+            raise CheckpointError("feedforward_networks must be 1 or more", "fix edgebert.json")
+        needs = [n for n in ("key_query_shared_bottleneck", "bottleneck_attention") if getattr(self, n)]
+        if self.feedforward_networks > 1:
+            needs.append("feedforward_networks > 1")
+        if needs and not self.bottleneck_size:
+            raise CheckpointError(f"{needs[0]} needs bottleneck layers (bottleneck_size)", "fix edgebert.json")
 
     @classmethod
     def uniform(
@@ -108,7 +140,7 @@ class EdgeBertConfig:
 
     @property
     def uses_pooler(self) -> bool:
-        return self.pooling == "cls" and self.head_activation is None
+        return self.pooling == "cls" and self.head_activation is None and self.cls_pooler
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

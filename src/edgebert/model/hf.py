@@ -1,7 +1,7 @@
 """Read Hugging Face checkpoint folders without transformers' model classes.
 
 Only safetensors are read (never pickles). Each supported family (``model/families``:
-BERT and its layout twins, DistilBERT, RoBERTa/XLM-R, ELECTRA, ALBERT, MPNet) renames its
+BERT and its layout twins, DistilBERT, RoBERTa/XLM-R, ELECTRA, ALBERT, MPNet, MobileBERT) renames its
 weights onto edgebert's one encoder and says which config options describe it.
 """
 
@@ -92,7 +92,8 @@ def config_from_hf(hf: dict[str, Any], state: dict[str, torch.Tensor], family) -
                               "edgebert supports absolute position embeddings only")
     options = family.options(hf, state)
     # Per-layer shapes come from the weights, so checkpoints that were pruned elsewhere load too.
-    head_dim = hidden // heads
+    # Heads split the layer's inner width: hidden_size, or MobileBERT's bottleneck.
+    head_dim = (options.get("bottleneck_size") or hidden) // heads
     layers = []
     for i in range(family.depth_in_weights(hf)):
         q = state.get(f"encoder.layer.{i}.attention.self.query.weight")

@@ -5,10 +5,11 @@ conversion, and they cannot hold per-layer head counts. This module builds its o
 mask, computes attention explicitly (so distillation can read pre-softmax scores), and keeps
 a plain ``forward(input_ids, attention_mask, token_type_ids) -> logits`` signature that
 ``torch.export`` traces without graph breaks. One module serves BERT, DistilBERT, RoBERTa /
-XLM-R, ELECTRA, ALBERT and MPNet: what differs is read from :class:`EdgeBertConfig` options
-(position offset, token types, embedding projection, relative attention bias, shared layers,
-classification head). Parameter names follow Hugging Face's BERT, so each family's weights
-map onto it by renaming (``model/families``).
+XLM-R, ELECTRA, ALBERT, MPNet and MobileBERT: what differs is read from :class:`EdgeBertConfig`
+options (position offset, token types, embedding projection, relative attention bias, shared
+layers, normalisation, bottleneck layers from ``mobilebert_blocks``, classification head).
+Parameter names follow Hugging Face's BERT, so each family's weights map onto it by renaming
+(``model/families``).
 """
 
 from __future__ import annotations
@@ -19,29 +20,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .blocks import Intermediate, SelfAttention, SelfOutput, activation, norm
 from .config import EdgeBertConfig, LayerShape
+from .mobilebert_blocks import BottleneckTransformerLayer, WordProjectedEmbeddings
 
 # Large enough to zero a softmax term, small enough to stay finite in fp16 (CoreML).
 MASK_VALUE = -10000.0
-
-
-class TanhGELU(nn.Module):
-    """GELU's tanh approximation (BERT's "gelu_new", ALBERT's default) written out: XNNPACK's
-    fused tanh-GELU kernel is itself approximate (3e-4 off at the logits of a small model),
-    its tanh is not, so spelling the formula keeps ExecuTorch fp32 within parity."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 0.5 * x * (1.0 + torch.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
-
-
-def _activation(name: str):
-    if name == "gelu":
-        return nn.GELU()
-    if name in ("gelu_new", "gelu_pytorch_tanh"):
-        return TanhGELU()
-    if name == "tanh":
-        return nn.Tanh()
-    return nn.ReLU()
 
 
 def relative_position_buckets(length: int, num_buckets: int, max_distance: int) -> torch.Tensor:
@@ -85,7 +69,7 @@ class Embeddings(nn.Module):
         self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, width)
         # DistilBERT and MPNet have no token types; their input is still accepted (and unused)
         self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, width) if cfg.type_vocab_size else None
-        self.LayerNorm = nn.LayerNorm(width, eps=cfg.layer_norm_eps)
+        self.LayerNorm = norm(cfg.normalization, width, cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
         self.projection = nn.Linear(width, cfg.hidden_size) if width != cfg.hidden_size else None
         self.position_offset = cfg.position_offset
@@ -105,64 +89,12 @@ class Embeddings(nn.Module):
         return self.projection(x) if self.projection is not None else x
 
 
-class SelfAttention(nn.Module):
-    def __init__(self, hidden: int, shape: LayerShape, dropout: float):
-        super().__init__()
-        self.num_heads = shape.num_heads
-        self.head_dim = shape.head_dim
-        width = shape.attention_width
-        self.query = nn.Linear(hidden, width)
-        self.key = nn.Linear(hidden, width)
-        self.value = nn.Linear(hidden, width)
-        self.dropout = nn.Dropout(dropout)
-        self.scale = 1.0 / math.sqrt(shape.head_dim)
-
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
-
-    def forward(self, x: torch.Tensor, additive_mask: torch.Tensor, head_gate: torch.Tensor | None = None,
-                position_bias: torch.Tensor | None = None):
-        q = self._heads(self.query(x))
-        k = self._heads(self.key(x))
-        v = self._heads(self.value(x))
-        scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale
-        if position_bias is not None:  # MPNet: part of the score every layer attends with
-            scores = scores + position_bias
-        probs = self.dropout(torch.softmax(scores + additive_mask, dim=-1))
-        if head_gate is not None:  # importance gates xi_h for head pruning
-            probs = probs * head_gate.view(1, -1, 1, 1)
-        ctx = torch.matmul(probs, v).transpose(1, 2)
-        b, t = ctx.shape[:2]
-        return ctx.reshape(b, t, self.num_heads * self.head_dim), scores
-
-
-class SelfOutput(nn.Module):
-    def __init__(self, in_width: int, hidden: int, eps: float, dropout: float):
-        super().__init__()
-        self.dense = nn.Linear(in_width, hidden)
-        self.LayerNorm = nn.LayerNorm(hidden, eps=eps)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
-
-
 class Attention(nn.Module):
     def __init__(self, cfg: EdgeBertConfig, shape: LayerShape):
         super().__init__()
         self.self = SelfAttention(cfg.hidden_size, shape, cfg.attention_dropout_prob)
-        self.output = SelfOutput(shape.attention_width, cfg.hidden_size, cfg.layer_norm_eps, cfg.hidden_dropout_prob)
-
-
-class Intermediate(nn.Module):
-    def __init__(self, hidden: int, width: int, act: str):
-        super().__init__()
-        self.dense = nn.Linear(hidden, width)
-        self.act = _activation(act)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.dense(x))
+        self.output = SelfOutput(shape.attention_width, cfg.hidden_size, cfg.layer_norm_eps, cfg.hidden_dropout_prob,
+                                 cfg.normalization)
 
 
 class Layer(nn.Module):
@@ -170,7 +102,8 @@ class Layer(nn.Module):
         super().__init__()
         self.attention = Attention(cfg, shape)
         self.intermediate = Intermediate(cfg.hidden_size, shape.intermediate_size, cfg.hidden_act)
-        self.output = SelfOutput(shape.intermediate_size, cfg.hidden_size, cfg.layer_norm_eps, cfg.hidden_dropout_prob)
+        self.output = SelfOutput(shape.intermediate_size, cfg.hidden_size, cfg.layer_norm_eps, cfg.hidden_dropout_prob,
+                                 cfg.normalization)
 
     def forward(self, x: torch.Tensor, additive_mask: torch.Tensor, head_gate: torch.Tensor | None = None,
                 position_bias: torch.Tensor | None = None):
@@ -184,7 +117,8 @@ class Encoder(nn.Module):
         super().__init__()
         # ALBERT: one set of layer weights applied at every depth (stored once)
         self.depth = cfg.num_layers
-        self.layer = nn.ModuleList(Layer(cfg, s) for s in (cfg.layers[:1] if cfg.shared_layers else cfg.layers))
+        kind = BottleneckTransformerLayer if cfg.bottleneck_size else Layer  # MobileBERT: bottleneck layers
+        self.layer = nn.ModuleList(kind(cfg, s) for s in (cfg.layers[:1] if cfg.shared_layers else cfg.layers))
         self.shared = cfg.shared_layers
         self.relative_attention_bias = None
         if cfg.relative_attention_buckets:
@@ -197,7 +131,7 @@ class Encoder(nn.Module):
                                                 cfg.relative_attention_max_distance)
             self.register_buffer("relative_buckets", buckets.to(torch.int8), persistent=False)
 
-    def layers(self) -> list[Layer]:
+    def layers(self) -> list[nn.Module]:
         """The layer applied at each depth (the same module at every depth when shared)."""
         return [self.layer[0]] * self.depth if self.shared else list(self.layer)
 
@@ -224,12 +158,13 @@ class EdgeBertForSequenceClassification(nn.Module):
     def __init__(self, config: EdgeBertConfig):
         super().__init__()
         self.config = config
-        self.embeddings = Embeddings(config)
+        # MobileBERT projects the (trigram) word embeddings alone, before positions are added
+        self.embeddings = (WordProjectedEmbeddings if config.embedding_projection == "words" else Embeddings)(config)
         self.encoder = Encoder(config)
         self.pooler = Pooler(config.hidden_size) if config.uses_pooler else None
         # DistilBERT / RoBERTa / ELECTRA / MPNet heads: a dense layer + activation before the classifier
         self.pre_classifier = nn.Linear(config.hidden_size, config.hidden_size) if config.head_activation else None
-        self.head_activation = _activation(config.head_activation) if config.head_activation else None
+        self.head_activation = activation(config.head_activation) if config.head_activation else None
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.apply(self._init_weights)

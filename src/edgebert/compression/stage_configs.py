@@ -16,6 +16,7 @@ from . import augment as aug
 from .distill import LossWeights
 from .layer_selection import every_other
 from .losses import LAYER_MAPS
+from .vocab_trim_models import TRIMMABLE
 
 PHASES = ("intermediate", "prediction", "both")
 HEAD_MAPS = ("auto", "average", "provenance")
@@ -160,7 +161,7 @@ class AugmentStage:
 
 @dataclass
 class TrimVocabStage:
-    """Keep only the WordPiece tokens the training text uses (+ specials, single characters)."""
+    """Keep only the tokens the training text uses (+ specials, single characters or bytes)."""
 
     type: ClassVar[str] = "trim_vocab"
     min_frequency: int = 1
@@ -289,7 +290,7 @@ class StudentFacts:
 
     shared_layers: bool = False  # ALBERT: one set of weights at every depth
     relative_attention: bool = False  # MPNet: a relative position bias shared by all heads of all layers
-    wordpiece: bool = True  # the tokenizer is WordPiece (vocabulary trimming rebuilds one)
+    tokenizer: str = "WordPiece"  # the tokenizer's model type (vocabulary trimming edits only some)
     family: str = "bert"
     feedforward_networks: int = 1  # MobileBERT: FFNs stacked per layer, sharing one width in the config
 
@@ -297,7 +298,7 @@ class StudentFacts:
     def of(cls, model, tokenizer_type: str = "WordPiece") -> "StudentFacts":
         cfg = model.config
         return cls(bool(getattr(cfg, "shared_layers", False)), bool(getattr(cfg, "relative_attention_buckets", 0)),
-                   tokenizer_type == "WordPiece", str(getattr(cfg, "family", "bert")),
+                   tokenizer_type, str(getattr(cfg, "family", "bert")),
                    int(getattr(cfg, "feedforward_networks", 1)))
 
 
@@ -316,8 +317,9 @@ def _unsupported(stage, facts: StudentFacts) -> str | None:
     if facts.feedforward_networks > 1 and stage.type == "prune_ffn":
         return (f"a {facts.family} student stacks {facts.feedforward_networks} feed-forward networks in each layer "
                 "and their widths are one setting, so FFN neurons cannot be pruned")
-    if not facts.wordpiece and stage.type == "trim_vocab":
-        return "vocabulary trimming rebuilds a WordPiece tokenizer; this student's tokenizer is not WordPiece"
+    if facts.tokenizer not in TRIMMABLE and stage.type == "trim_vocab":
+        return (f"vocabulary trimming handles {', '.join(TRIMMABLE)} tokenizers; this student's tokenizer is "
+                f"{facts.tokenizer}")
     return None
 
 

@@ -10,11 +10,14 @@ back to shorter kept pieces, down to single characters, instead of [UNK].
 The trimmed tokenizer is rebuilt with ``transformers.BertTokenizerFast`` from the new
 vocab.txt and the original normalizer settings, so tokenizer.json, vocab.txt and the
 bundle's edgebert_tokenizer.json all describe the same thing the model was remapped to.
+Byte-level BPE and Unigram tokenizers are trimmed by editing their tokenizer.json
+(``vocab_trim_models``); their fallback alphabet is every single byte or character.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +27,21 @@ import torch
 from ..data.examples import Example
 from ..data.tokenizer_files import tokenizer_settings
 from ..errors import EdgebertError
+from . import vocab_trim_models as models
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+UNSUPPORTED_HINT = "drop the trim_vocab stage, or start from a WordPiece, BPE or Unigram tokenizer"
 
 
-def _encode_ids(tok, examples: list[Example]) -> list[list[int]]:
+def _plain_backend(tok):
     backend = copy.deepcopy(tok.backend_tokenizer)  # encode() may have left padding/truncation switched on
     backend.no_padding()
     backend.no_truncation()
+    return backend
+
+
+def _encode_ids(tok, examples: list[Example]) -> list[list[int]]:
+    backend = _plain_backend(tok)
     pairs = [(e.text, e.text_pair) if e.text_pair else e.text for e in examples]
     return [enc.ids for enc in backend.encode_batch(pairs, add_special_tokens=False)]
 
@@ -48,10 +58,10 @@ def is_single_char(token: str, prefix: str = "##") -> bool:
 
 
 def choose_tokens(vocab: dict[int, str], counts: Counter, min_frequency: int, specials: set[str],
-                  keep_single_chars: bool = True) -> list[int]:
+                  keep_single_chars: bool = True, fallback=is_single_char) -> list[int]:
     """Old ids to keep, in their original order (``vocab`` is id -> token; ids may have gaps)."""
     return [i for i, t in sorted(vocab.items())
-            if t in specials or counts.get(i, 0) >= min_frequency or (keep_single_chars and is_single_char(t))]
+            if t in specials or counts.get(i, 0) >= min_frequency or (keep_single_chars and fallback(t))]
 
 
 def fully_seen(tok, examples: list[Example], kept: set[int]) -> list[bool]:
@@ -123,11 +133,24 @@ def trim(model, tok, tok_dir: Path, examples: list[Example], out_tok_dir: Path, 
                             f"{model.config.vocab_size} rows", "trim a student whose tokenizer matches its embeddings")
     if not examples:
         raise EdgebertError("trim_vocab has no training text to count tokens on", "give the recipe training data")
-    specials = set(SPECIALS) | set(tok.all_special_tokens)
+    specials = set(SPECIALS) | set(tok.all_special_tokens) | {str(t) for t in tok.added_tokens_decoder.values()}
     counts = token_counts(tok, examples)
-    old_ids = choose_tokens(vocab, counts, min_frequency, specials, keep_single_chars)
-    tokens = [vocab[i] for i in old_ids]
-    new_tok = build_tokenizer(tok_dir, tokens, out_tok_dir, like=tok)
+    doc = json.loads(_plain_backend(tok).to_str())
+    kind = doc["model"]["type"]
+    if kind == "WordPiece":
+        old_ids = choose_tokens(vocab, counts, min_frequency, specials, keep_single_chars)
+        tokens = [vocab[i] for i in old_ids]
+        new_tok = build_tokenizer(tok_dir, tokens, out_tok_dir, like=tok)
+    elif kind in models.MODELS:
+        chosen = choose_tokens(vocab, counts, min_frequency, specials, keep_single_chars,
+                               models.is_fallback)
+        keep = models.close(doc["model"], {vocab[i] for i in chosen})
+        old_ids = [i for i, t in sorted(vocab.items()) if t in keep]
+        tokens = [vocab[i] for i in old_ids]
+        new_id = {t: k for k, t in enumerate(tokens)}
+        new_tok = models.save_like(tok, models.edit_tokenizer_json(doc, new_id), new_id, out_tok_dir)
+    else:
+        raise EdgebertError(f"vocabulary trimming cannot edit a {kind} tokenizer", UNSUPPORTED_HINT)
     # the promise: text made only of kept pieces tokenizes exactly as before
     remap = {old: new for new, old in enumerate(old_ids)}
     before, after = _encode_ids(tok, examples), _encode_ids(new_tok, examples)

@@ -22,7 +22,7 @@ from ..quiet import quiet_libraries
 app = typer.Typer(
     name="edgebert", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    help="Compress a fine-tuned encoder classifier (BERT, DistilBERT, RoBERTa, MPNet, ELECTRA, ALBERT) and ship it to phones.",
+    help="Compress a fine-tuned encoder classifier (BERT, DistilBERT, RoBERTa, MPNet, ELECTRA, ALBERT, MobileBERT) and ship it to phones.",
 )
 # Piped to a file, tables keep their rows whole instead of wrapping at 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 1000)

@@ -16,7 +16,7 @@ def run(
     recipe: Optional[str] = typer.Argument(None, help="Run recipe YAML or a shipped name (default, headline) "
                                            "[default: default]."),
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="Fine-tuned classifier folder (BERT, "
-                                           "DistilBERT, RoBERTa, MPNet, ELECTRA, ALBERT) or a shipped teacher: "
+                                           "DistilBERT, RoBERTa, MPNet, ELECTRA, ALBERT, MobileBERT) or a shipped teacher: "
                                            "mpnet-base, minilm-l6 [default: the recipe's, else mpnet-base]."),
     data: Optional[Path] = typer.Option(None, "--data", help="Labelled CSV/TSV/JSONL file "
                                         "[default: the recipe's, else packaged Rotten Tomatoes]."),

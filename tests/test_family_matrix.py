@@ -102,6 +102,14 @@ def test_trim_vocab_shrinks_a_byte_level_bpe_or_unigram_student(family, tmp_path
     assert (student / "tokenizer.json").stat().st_size < (model / "tokenizer.json").stat().st_size
     vocab = json.loads((student / "tokenizer.json").read_text())["model"]["vocab"]
     assert len(vocab) == load_model(student).config.vocab_size < load_model(model).config.vocab_size
+    # the trimmed tokenizer travels into the bundle and the runtime gate scores through it
+    res = invoke("export", student, "--calibration", data, "--target", "onnx", "--seq-len", 16,
+                 "--calib-size", 4, "--eval-limit", 8, "--out", tmp_path / "bundles")
+    assert res.exit_code == 0, res.output
+    bundle = tmp_path / "bundles" / "onnx-fp32"
+    meta = json.loads((bundle / "metadata.json").read_text())
+    assert meta["gates"]["status"] == "passed" and meta["gates"]["parity"]["max_abs_diff"] <= 1e-4
+    assert json.loads((bundle / "tokenizer.json").read_text())["model"]["vocab"] == vocab
 
 
 def test_a_mobilebert_teacher_distils_into_a_bert_student(data, tmp_path):

@@ -53,25 +53,23 @@ def _bert_mean_pooled(model_dir, examples, seq_len):
     return (hidden * mask).sum(1) / mask.sum(1), enc
 
 
+def _head_only_teacher(hf_encoder_dir, sentiment_csv, out, monkeypatch):
+    """Train a head-only teacher, recording the head it chose; returns (splits, head, train mean, train std)."""
+    fitted = {}
+    real_fit = teacher._fit_logreg
+    monkeypatch.setattr(teacher, "_fit_logreg", lambda *a: fitted.setdefault(a[3], real_fit(*a)))
+    data = load_labelled(sentiment_csv)
+    parts = split(data)
+    info = train_head(hf_encoder_dir, data, out, TeacherConfig(max_seq_len=16, finetune_epochs=0), parts)
+    train_feats, _ = _bert_mean_pooled(hf_encoder_dir, parts.get("train"), 16)
+    return parts, fitted[info["l2"]], train_feats.mean(0), train_feats.std(0)
+
+
 def test_saved_teacher_is_the_fitted_head_on_standardised_base_features(hf_encoder_dir, sentiment_csv, tmp_path,
                                                                          monkeypatch):
     """With finetune_epochs=0 the teacher is exactly: base encoder, mean pooling, the chosen
     logistic-regression head on features standardised with the train split's statistics."""
-    fitted = {}
-    real_fit = teacher._fit_logreg
-
-    def recording_fit(x, y, num_labels, l2, seed):
-        fitted[l2] = real_fit(x, y, num_labels, l2, seed)
-        return fitted[l2]
-
-    monkeypatch.setattr(teacher, "_fit_logreg", recording_fit)
-    data = load_labelled(sentiment_csv)
-    parts = split(data)
-    info = train_head(hf_encoder_dir, data, tmp_path / "t", TeacherConfig(max_seq_len=16, finetune_epochs=0), parts)
-    head = fitted[info["l2"]]
-
-    train_feats, _ = _bert_mean_pooled(hf_encoder_dir, parts.get("train"), 16)
-    mean, std = train_feats.mean(0), train_feats.std(0)
+    parts, head, mean, std = _head_only_teacher(hf_encoder_dir, sentiment_csv, tmp_path / "t", monkeypatch)
     feats, enc = _bert_mean_pooled(hf_encoder_dir, parts.get("test"), 16)
     model = load_model(tmp_path / "t")
     with torch.no_grad():
@@ -97,15 +95,7 @@ def test_head_training_stores_the_saved_teachers_logits_for_distillation(hf_enco
     from edgebert import teacher_outputs
 
     monkeypatch.setenv("EDGEBERT_CACHE", str(tmp_path / "cache"))
-    fitted = {}
-    real_fit = teacher._fit_logreg
-    monkeypatch.setattr(teacher, "_fit_logreg", lambda *a: fitted.setdefault(a[3], real_fit(*a)))
-    data = load_labelled(sentiment_csv)
-    parts = split(data)
-    info = train_head(hf_encoder_dir, data, tmp_path / "t", TeacherConfig(max_seq_len=16, finetune_epochs=0), parts)
-    head = fitted[info["l2"]]
-    train_feats, _ = _bert_mean_pooled(hf_encoder_dir, parts.get("train"), 16)
-    mean, std = train_feats.mean(0), train_feats.std(0)
+    parts, head, mean, std = _head_only_teacher(hf_encoder_dir, sentiment_csv, tmp_path / "t", monkeypatch)
 
     def no_forward(missing):
         raise AssertionError(f"{len(missing)} examples were not stored")

@@ -158,3 +158,42 @@ def test_a_mobilebert_student_distils_through_its_bottlenecks_and_loses_heads(da
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "bundles" / "onnx-fp32" / "metadata.json").read_text())
     assert meta["gates"]["status"] == "passed" and meta["gates"]["parity"]["max_abs_diff"] <= 1e-4
+
+
+REFUSED = {"albert": {"prune_heads", "prune_ffn"}, "mpnet": {"prune_heads"}, "mobilebert": {"prune_ffn"}}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_compression_step_a_family_allows_leaves_a_student_that_exports_at_parity(family, data, tmp_path):
+    """LayerDrop, TinyBERT distillation with every intermediate loss, and head and FFN pruning with
+    physical slicing (where the family allows them; the refusals are tested above), then ONNX at parity."""
+    import yaml
+
+    from edgebert.model import load_model
+
+    model = make_family_classifier(tmp_path / family, family)
+    stages = [{"type": "layerdrop", "p": 0.5, "max_steps": 2},
+              {"type": "distill", "phase": "both", "max_steps": 2, "lr": 1.0e-3},
+              {"type": "prune_heads", "fraction": 0.5, "importance_examples": 32},
+              {"type": "prune_ffn", "fraction": 0.5, "importance_examples": 32}]
+    stages = [s for s in stages if s["type"] not in REFUSED.get(family, set())]
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "r", "batch_size": 16, "max_seq_len": 16, "student": {"init": "teacher"},
+                                      "stages": stages}))
+    res = invoke("compress", "--teacher", model, "--data", data, "--recipe", recipe, "--out", tmp_path / "s",
+                 "--latency-runs", 0)
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "s" / "compress_report.json").read_text())
+    distill = next(s for s in report["stages"] if s["type"] == "distill")
+    assert distill["weights"]["hidden"] and distill["weights"]["attention"], distill  # intermediate losses ran
+    before, after = load_model(model).config.layers, load_model(tmp_path / "s").config.layers
+    heads = sum(l.num_heads for l in after) < sum(l.num_heads for l in before)
+    ffn = sum(l.intermediate_size for l in after) < sum(l.intermediate_size for l in before)
+    assert heads == ("prune_heads" not in REFUSED.get(family, set())), (before, after)
+    assert ffn == ("prune_ffn" not in REFUSED.get(family, set())), (before, after)
+
+    res = invoke("export", tmp_path / "s", "--calibration", data, "--target", "onnx", "--seq-len", 16,
+                 "--calib-size", 4, "--eval-limit", 16, "--out", tmp_path / "bundles")
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "bundles" / "onnx-fp32" / "metadata.json").read_text())
+    assert meta["gates"]["status"] == "passed" and meta["gates"]["parity"]["max_abs_diff"] <= 1e-4

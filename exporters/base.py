@@ -124,6 +124,16 @@ DEFAULT_THRESHOLDS = {
 }
 
 
+# Float when quantizing unless a target says otherwise (only linears are quantized at all,
+# see pt2e.linear_modules):
+# - embeddings: the token/position sum is precision-sensitive and costs no matmul (ONNX
+#   stores just the word table int8 per row, see onnx_embeddings);
+# - classifier: a negligible share of compute, the most int8-sensitive unit of the default
+#   teacher when measured alone, and a float head gives float32 logits, which every
+#   runtime (MediaPipe's TextClassifier included) accepts.
+DEFAULT_FLOAT_MODULES = ("embeddings", "classifier")
+
+
 class Exporter(ABC):
     """Subclass, set the class attributes, decorate with ``@register_exporter``."""
 
@@ -143,6 +153,7 @@ class Exporter(ABC):
     android_hint: ClassVar[str] = "benchmark another target on Android"
     runs_in_browser: ClassVar[bool] = False  # the web demo and the browser device can load it
     colour: ClassVar[str] = "#7f7f7f"  # in the reports' plots
+    default_float_modules: ClassVar[tuple[str, ...]] = DEFAULT_FLOAT_MODULES  # --keep-float adds to these
 
     @property
     def float_precision(self) -> Precision:

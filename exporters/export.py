@@ -36,13 +36,6 @@ from .base import FLOAT, INPUT_NAMES, Artifact, Exporter, ExportRequest, Precisi
 from .bundle import read_bundle, reference_doc, write_bundle
 from .gates import accuracy_gate, parity, run_examples
 
-# Always float (only linears are quantized at all, see pt2e.linear_modules):
-# - embeddings: the token/position sum is precision-sensitive and costs no matmul;
-# - classifier: a negligible share of compute, the most int8-sensitive unit of the default
-#   teacher when measured alone, and a float head gives float32 logits, which every
-#   runtime (MediaPipe's TextClassifier included) accepts.
-DEFAULT_FLOAT_MODULES = ["embeddings", "classifier"]
-
 
 @dataclass
 class ExportOptions:
@@ -232,7 +225,8 @@ def export_target(target: str, ctx: ExportContext, out_dir: Path, opts: ExportOp
     exporter = get_exporter(target)
     require_target(exporter)
     quantize = opts.quantize
-    float_modules = list(dict.fromkeys(DEFAULT_FLOAT_MODULES + opts.float_modules)) if quantize != FLOAT else []
+    float_modules = (list(dict.fromkeys([*exporter.default_float_modules, *opts.float_modules]))
+                     if quantize != FLOAT else [])
     output_dir(out_dir)
     with scratch_dir(out_dir, f".{target}-work-") as work:
         console.print(f"[bold]{target}[/]: exporting ({quantize}) at seq len {ctx.seq_len} ...")

@@ -2,8 +2,10 @@
 
 torch.onnx.export (dynamo, opset 18) with dynamic batch and sequence axes; int8 through
 onnxruntime's own tools: static QDQ calibrated on the calibration set (`int8`), or
-dynamic int8 (`int8-dynamic`, often the faster one on x86 ORT). Only MatMul/Gemm are
-quantized so LayerNorm, Softmax and embeddings stay float, as in the other targets.
+dynamic int8 (`int8-dynamic`, often the faster one on x86 ORT). onnxruntime quantizes only
+MatMul/Gemm, so LayerNorm, Softmax and the embeddings module stay float, as in the other
+targets, except the word table: edgebert stores it int8 per row itself (onnx_embeddings says
+why onnxruntime's tools cannot), unless ``embeddings`` is among the float modules.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from edgebert.quiet import quiet
 
 from .. import register_exporter
 from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, Precision, TensorSpec
+from ..onnx_embeddings import SCHEME, quantize_word_table
 
 OPSET = 18
 QUANTIZED_OPS = ["MatMul", "Gemm"]
@@ -115,6 +118,8 @@ class OnnxExporter(Exporter):
                     "benchmark the .pte or .tflite bundle instead")
     runs_in_browser = True
     colour = "#2ca02c"
+    # the word table is int8 by default here; --keep-float embeddings (or the fallback) keeps it float
+    default_float_modules = ("classifier",)
 
     def export(self, req: ExportRequest) -> Artifact:
         if req.quantize not in self.quantize_modes:
@@ -147,10 +152,11 @@ class OnnxExporter(Exporter):
             from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
             from onnxruntime.quantization.shape_inference import quant_pre_process
 
-            exclude = nodes_in_modules(fp32, req.float_modules)
-            if req.float_modules and not exclude:
+            if req.float_modules and not nodes_in_modules(fp32, req.float_modules):
                 raise ExportError(f"no ONNX nodes found for float modules {', '.join(req.float_modules)}",
                                   "name modules as in the PyTorch model, e.g. encoder.layer.0")
+            # onnxruntime never quantizes the embeddings module (its projection, where there is one)
+            exclude = nodes_in_modules(fp32, list(dict.fromkeys(["embeddings", *req.float_modules])))
             pre = req.out_dir / "model.pre.onnx"
             # symbolic shape inference fails on these graphs; ORT's own optimizer pass is enough
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
@@ -178,6 +184,9 @@ class OnnxExporter(Exporter):
             if leaked:
                 raise ExportError(f"onnxruntime quantized nodes of float modules: {', '.join(leaked[:5])}",
                                   "this is an edgebert bug; export with --quantize none meanwhile")
+            kept = ("embeddings is a float module" if "embeddings" in req.float_modules
+                    else quantize_word_table(path))
+            quant["embedding"] = f"float word embeddings ({kept})" if kept else SCHEME
             quant["float_modules"] = list(req.float_modules)
             quant["float_nodes"] = len(exclude)
             fp32.unlink()
@@ -206,16 +215,21 @@ class OnnxExporter(Exporter):
         return run
 
     def inspect(self, artifact: Artifact) -> dict[str, Any]:
-        """QDQ coverage: how many MatMul/Gemm see int8 inputs, and weight bytes by dtype."""
+        """QDQ coverage: how many MatMul/Gemm see int8 inputs, weight bytes by dtype (an int8
+        word table counts as int8), and whether the word embeddings are read as int8 rows."""
         import onnx
         from onnx import numpy_helper
 
         graph = onnx.load(str(artifact.path)).graph
         ops = Counter(n.op_type for n in graph.node)
         weight_bytes: Counter[str] = Counter()
+        int8_tables = set()
         for init in graph.initializer:
             arr = numpy_helper.to_array(init)
             weight_bytes[str(arr.dtype)] += arr.nbytes
+            if arr.dtype == np.int8 and arr.ndim == 2:
+                int8_tables.add(init.name)
+        int8_rows = any(n.op_type == "Gather" and n.input[0] in int8_tables for n in graph.node)
         producers = {o: n.op_type for n in graph.node for o in n.output}
         compute = [n for n in graph.node if n.op_type in QUANTIZED_OPS + ["MatMulInteger", "QLinearMatMul"]]
         if artifact.precision == "int8":
@@ -229,8 +243,9 @@ class OnnxExporter(Exporter):
         int8_w = weight_bytes.get("int8", 0) + weight_bytes.get("uint8", 0)
         share = covered / len(compute) if compute else 0.0
         summary = (f"{covered} of {len(compute)} MatMul/Gemm run in int8 ({share:.0%}); "
-                   f"{int8_w / total_w:.0%} of weight bytes int8" if artifact.precision != "fp32"
+                   f"{int8_w / total_w:.0%} of weight bytes int8"
+                   f"{'; word embeddings int8 per row' if int8_rows else ''}" if artifact.precision != "fp32"
                    else f"float32: {len(compute)} MatMul/Gemm, {total_w / 1e6:.1f} MB of weights")
         return {"summary": summary, "op_counts": dict(ops), "quantized_matmuls": covered,
-                "matmuls": len(compute), "weight_bytes_by_dtype": dict(weight_bytes),
+                "matmuls": len(compute), "weight_bytes_by_dtype": dict(weight_bytes), "int8_word_embeddings": int8_rows,
                 "int8_share": round(share, 4) if artifact.precision != "fp32" else 0.0}

@@ -13,7 +13,7 @@ with the recorded (scale, zero_point).
 Bundles get TFLite Model Metadata (``edgebert.exporters.tflite_metadata``: vocab, input
 roles, labels) so the TFLite Task Library ``BertNLClassifier`` and MediaPipe
 ``TextClassifier`` run the model with their built-in WordPiece tokenizer. The classifier
-stays float by default (pipeline.DEFAULT_FLOAT_MODULES) so the logits are float32, which
+stays float by default (base.DEFAULT_FLOAT_MODULES) so the logits are float32, which
 MediaPipe requires.
 """
 

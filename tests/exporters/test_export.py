@@ -53,8 +53,9 @@ def test_over_budget_int8_falls_back_by_sensitivity_then_is_rejected(hf_bert_dir
     meta = res.metadata
     ranked = [s["module"] for s in meta["sensitivity"]]
     assert sorted(ranked) == sorted(["encoder.layer.0", "encoder.layer.1", "pooler", "classifier"])
-    # the classifier is float by default, so the fallback walks the remaining ranking
-    assert meta["float_modules"][:2] == ["embeddings", "classifier"]
+    # the classifier is float by default (ONNX's int8 word table leaves embeddings off the list),
+    # so the fallback walks the remaining ranking
+    assert meta["float_modules"][:1] == ["classifier"] and "embeddings" not in meta["float_modules"]
     assert [a["float_modules"][-1] for a in meta["fallback_attempts"]] == [m for m in ranked if m != "classifier"][:2]
     assert meta["status"] == "rejected" and "accuracy dropped" in meta["rejected_because"][0]
 

@@ -152,3 +152,93 @@ def test_classifier_kept_float_really_stays_float(mode, export_request):
     else:  # static QDQ nodes are named after tensors (quantized_nodes_from cannot see them): read the wiring
         assert not set(head) & set(_int8_weight_matmuls(art.path))
         assert set(head) <= set(_int8_weight_matmuls(quantized.path))
+
+
+def _word_table(path, ids="input_ids"):
+    """(table, row scales or None) read through the graph's wiring: the Gather that looks up
+    input_ids, and the scale Gather beside it when the table is int8."""
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    lookups = [inits[n.input[0]] for n in graph.node if n.op_type == "Gather" and n.input[1] == ids]
+    tables = [a for a in lookups if a.ndim == 2]
+    scales = [a for a in lookups if a.ndim == 1]
+    assert len(tables) == 1 and len(scales) <= 1, [a.shape for a in lookups]
+    return tables[0], (scales[0] if scales else None), list(inits.values())
+
+
+@pytest.mark.parametrize("mode", ["int8", "int8-dynamic"])
+def test_int8_modes_store_the_word_table_int8_per_row(mode, export_inputs, export_request):
+    model, batches = export_inputs
+    V, H = model.embeddings.word_embeddings.weight.shape
+    ex = get_exporter("onnx")
+    art = ex.export(export_request(mode, list(ex.default_float_modules)))
+    kept = ex.export(export_request(mode, ["embeddings", *ex.default_float_modules]))
+    table, scale, inits = _word_table(art.path)
+    assert table.dtype == np.int8 and table.shape == (V, H) and scale.dtype == np.float32 and scale.shape == (V,)
+    assert not [a for a in inits if a.shape == (V, H) and a.dtype != np.int8]  # no float copy left behind
+    saved = kept.path.stat().st_size - art.path.stat().st_size
+    assert saved >= 0.7 * V * H * 3, (saved, V * H * 3)
+    assert art.quantization["embedding"].startswith("per-row int8")
+    rep = ex.inspect(art)
+    assert rep["int8_word_embeddings"] and "word embeddings int8 per row" in rep["summary"]
+    assert rep["weight_bytes_by_dtype"]["int8"] >= V * H + ex.inspect(kept)["weight_bytes_by_dtype"].get("int8", 0)
+    held_out = batches[16:]
+    got, ref = _run(ex, art, held_out), _torch(model, held_out)
+    gate = parity(got, ref, ex.thresholds(mode))
+    assert gate.passed and (got.argmax(1) == ref.argmax(1)).mean() >= 0.75, gate
+    assert np.abs(got - _run(ex, kept, held_out)).max() > 0  # the int8 rows are what runs
+
+
+def test_int8_word_table_equals_an_independent_per_row_quantization(export_inputs, export_request):
+    model, _ = export_inputs
+    w = model.embeddings.word_embeddings.weight.detach().numpy().astype(np.float32)
+    w[3] = 0  # an all-zero row gets scale 1 (and zeros), not a division by zero
+    want_scale = np.abs(w).max(axis=1) / np.float32(127)
+    want_scale[want_scale == 0] = 1
+    want = np.clip(np.rint(w / want_scale[:, None]), -127, 127).astype(np.int8)
+    ex = get_exporter("onnx")
+    original = model.embeddings.word_embeddings.weight.data.clone()
+    try:
+        model.embeddings.word_embeddings.weight.data[3] = 0
+        table, scale, _ = _word_table(ex.export(export_request("int8-dynamic", ["classifier"])).path)
+    finally:
+        model.embeddings.word_embeddings.weight.data.copy_(original)
+    assert np.array_equal(table, want) and table[3].tolist() == [0] * w.shape[1] and scale[3] == 1
+    np.testing.assert_allclose(scale, want_scale, rtol=1e-7, atol=0)
+    assert np.abs(table).max() == 127  # symmetric: each row's largest weight maps to +-127
+
+
+@pytest.mark.parametrize("mode", ["int8", "int8-dynamic"])
+def test_embeddings_kept_float_keeps_the_word_table_float(mode, export_inputs, export_request):
+    model, _ = export_inputs
+    art = get_exporter("onnx").export(export_request(mode, ["embeddings", "classifier"]))
+    table, scale, _ = _word_table(art.path)
+    assert table.dtype == np.float32 and scale is None
+    assert np.array_equal(table, model.embeddings.word_embeddings.weight.detach().numpy())
+    assert art.quantization["embedding"].startswith("float word embeddings")
+
+
+def test_cli_int8_dynamic_passes_its_gates_with_the_int8_word_table(hf_bert_dir, sentiment_csv, tmp_path):
+    """The default (word table int8) and --keep-float embeddings, through the CLI and the gates."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from edgebert.cli import app
+
+    for out, extra in (("default", []), ("kept", ["--keep-float", "embeddings"])):
+        res = CliRunner().invoke(app, ["export", str(hf_bert_dir), "--target", "onnx", "--quantize", "int8-dynamic",
+                                       "--calibration", str(sentiment_csv), "--seq-len", "16", "--calib-size", "4",
+                                       "--eval-limit", "16", "--out", str(tmp_path / out), *extra])
+        assert res.exit_code == 0, res.output
+        bundle = tmp_path / out / "onnx-int8-dynamic"
+        meta = json.loads((bundle / "metadata.json").read_text())
+        assert meta["gates"]["status"] == "passed", meta["gates"]
+        table, _, _ = _word_table(bundle / "model.onnx")
+        int8 = "word embeddings int8 per row" in meta["precision_report"]["summary"]
+        if extra:
+            assert table.dtype == np.float32 and not int8 and "embeddings" in meta["float_modules"]
+        else:
+            assert table.dtype == np.int8 and int8 and meta["float_modules"] == ["classifier"]

@@ -71,3 +71,12 @@ def test_fingerprint_sees_every_part_but_not_key_order():
                   fingerprint({"a": 1, "b": [1, 2]}), fingerprint({"a": "1", "b": [1, 2]}, "t")):
         assert other != base
     assert fingerprint("ab", "c") != fingerprint("a", "bc")
+
+
+def test_a_step_written_by_another_edgebert_version_is_redone(log, outputs, monkeypatch):
+    import edgebert
+
+    log.finish("export", fingerprint({"target": "onnx"}, "student-sha"), {}, outputs, 1.0)
+    assert log.done("export", fingerprint({"target": "onnx"}, "student-sha")) is not None
+    monkeypatch.setattr(edgebert, "__version__", edgebert.__version__ + ".post1")
+    assert log.done("export", fingerprint({"target": "onnx"}, "student-sha")) is None

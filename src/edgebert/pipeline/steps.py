@@ -18,7 +18,11 @@ from ..fsutil import atomic_write_json, sha256_text
 
 
 def fingerprint(*parts: Any) -> str:
-    return sha256_text(*(json.dumps(p, sort_keys=True, default=str) for p in parts))
+    """Content hash of a step's inputs, and of the edgebert that ran it: an upgraded edgebert
+    exports and compresses differently, so its first run redoes the steps an older one wrote."""
+    import edgebert
+
+    return sha256_text(edgebert.__version__, *(json.dumps(p, sort_keys=True, default=str) for p in parts))
 
 
 @dataclass

@@ -57,7 +57,8 @@ def quantize_word_table(path: Path, name: str = WORD_TABLE) -> str | None:
                               numpy_helper.from_array(np.array([-1], dtype=np.int64), axis_name)])
     for gather in gathers:
         at = list(graph.node).index(gather)
-        ids, out, base = gather.input[1], gather.output[0], gather.name or out
+        ids, out = gather.input[1], gather.output[0]
+        base = gather.name or out
         new = [
             helper.make_node("Gather", [q_name, ids], [f"{out}_int8"], name=f"{base}_int8_rows", axis=0),
             helper.make_node("Cast", [f"{out}_int8"], [f"{out}_rows"], name=f"{base}_cast", to=TensorProto.FLOAT),

@@ -95,13 +95,20 @@ class ExecuTorchExporter(Exporter):
         share = d.get("delegated_ops", 0) / total if total else 0.0
         top = ", ".join(f"{k.split('.')[-2] if '.' in k else k} x{v}"
                         for k, v in sorted(portable.items(), key=lambda kv: -kv[1])[:3])
-        int8 = artifact.precision == "int8"
+        int8_share = _int8_share(artifact) if artifact.precision == "int8" else 0.0
         summary = (f"{share:.0%} of {total} ops delegated to XNNPACK in {d.get('delegate_segments', 0)} segment(s); "
-                   f"{n_port} on portable CPU kernels" + (f" ({top})" if top else "")
-                   + ("; linears and matmuls int8 inside XNNPACK, LayerNorm/Softmax/embeddings float"
-                      if int8 else "; all float32"))
+                   f"{n_port} on portable CPU kernels" + (f" ({top})" if top else "") + _precision_words(artifact, int8_share))
         return {"summary": summary, "delegate": "XnnpackBackend", **d, "delegated_share": round(share, 4),
-                "int8_share": _int8_share(artifact) if int8 else 0.0}
+                "int8_share": int8_share}
+
+
+def _precision_words(artifact: Artifact, int8_share: float) -> str:
+    """What really runs int8: a sensitivity fallback may have kept every quantizable layer float."""
+    if not int8_share:
+        return "; all float32" + (" (every quantizable layer kept float)" if artifact.precision == "int8" else "")
+    kept = [m for m in artifact.quantization.get("float_modules", []) if m not in ("embeddings", "classifier")]
+    return (f"; {int8_share:.0%} of matrix weights int8 (linears and matmuls inside XNNPACK), "
+            "LayerNorm/Softmax/embeddings float" + (f"; kept float: {', '.join(kept)}" if kept else ""))
 
 
 def graph_census(lowered) -> dict[str, Any]:

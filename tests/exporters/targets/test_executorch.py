@@ -53,6 +53,18 @@ def test_float_modules_keep_layers_float(export_inputs, export_request):
     part = ex.export(export_request("int8", ["embeddings", "encoder.layer.0", "encoder.layer.1"]))
     int8_tensors = lambda a: sum(t.dtype == torch.int8 for t in a.reference.state_dict().values())
     assert 0 < int8_tensors(part) < int8_tensors(all_q)
+    assert "kept float: encoder.layer.0, encoder.layer.1" in ex.inspect(part)["summary"]
+
+
+def test_an_int8_export_with_every_layer_kept_float_says_it_runs_float(export_inputs, export_request):
+    """The report's "runs as" must not promise int8 where the sensitivity fallback kept everything float."""
+    model, _ = export_inputs
+    ex = get_exporter("executorch")
+    layers = [f"encoder.layer.{i}" for i in range(model.config.num_layers)]
+    art = ex.export(export_request("int8", ["embeddings", "classifier", "pooler", *layers]))
+    rep = ex.inspect(art)
+    assert rep["int8_share"] == 0.0
+    assert "int8" not in rep["summary"] and "every quantizable layer kept float" in rep["summary"], rep["summary"]
 
 
 def test_errors(export_request):

@@ -14,6 +14,7 @@ import {
   ByteLevelPreTokenizer, LowercaseNormalizer, MetaspacePreTokenizer, SequenceNormalizer, SequencePreTokenizer,
   Tokenizer, Unigram, WhitespaceSplitPreTokenizer,
 } from "@huggingface/tokenizers";
+import { truncateLongestFirst } from "./tokenizer.js";
 
 const WS = "\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"; // White_Space
 const WS_RUN = new RegExp(`[${WS}]+`, "u");
@@ -144,22 +145,7 @@ export class HFTokenizer {
     if (maxLength) {
       const added = this.addSpecials([], b ? [] : null).input_ids.length;
       const budget = Math.max(0, maxLength - added);
-      if (a.length + (b ? b.length : 0) > budget) {
-        if (!b) {
-          a = a.slice(0, budget);
-        } else {
-          // tokenizers' truncate_encodings (LongestFirst with a pair)
-          let n1 = Math.min(a.length, b.length);
-          let n2 = n1 > budget ? n1 : Math.max(n1, budget - n1);
-          if (n1 + n2 > budget) {
-            n1 = Math.floor(budget / 2);
-            n2 = n1 + (budget % 2);
-          }
-          if (a.length > b.length) [n1, n2] = [n2, n1];
-          a = a.slice(0, n1);
-          b = b.slice(0, n2);
-        }
-      }
+      [a, b] = truncateLongestFirst(a, b, budget);
     }
     const { input_ids, token_type_ids } = this.addSpecials(a, b);
     const attention_mask = input_ids.map(() => 1);

@@ -48,6 +48,24 @@ const codePoints = (text) => Array.from(text, (c) => c.codePointAt(0));
 const fromCodePoints = (cps) => cps.map((c) => String.fromCodePoint(c)).join("");
 
 /** vocab.txt -> Map(token -> id); a repeated token keeps its last id, as in `tokenizers`. */
+/**
+ * Cut token ids to ``budget`` as tokenizers' truncate_encodings does (LongestFirst; with a
+ * pair, the longer side loses first). Shared by the WordPiece module and hf_tokenizer.js.
+ * @returns {[number[], number[] | null]}
+ */
+export function truncateLongestFirst(a, b, budget) {
+  if (a.length + (b ? b.length : 0) <= budget) return [a, b];
+  if (!b) return [a.slice(0, budget), b];
+  let n1 = Math.min(a.length, b.length);
+  let n2 = n1 > budget ? n1 : Math.max(n1, budget - n1);
+  if (n1 + n2 > budget) {
+    n1 = Math.floor(budget / 2);
+    n2 = n1 + (budget % 2);
+  }
+  if (a.length > b.length) [n1, n2] = [n2, n1];
+  return [a.slice(0, n1), b.slice(0, n2)];
+}
+
 export function parseVocab(text) {
   const lines = text.split("\n");
   if (lines.length && lines[lines.length - 1] === "") lines.pop();
@@ -195,22 +213,7 @@ export class BertTokenizer {
     let b = pair === null || pair === undefined ? null : this.textToIds(pair);
     if (maxLength) {
       const budget = Math.max(0, maxLength - (b ? 3 : 2));
-      if (a.length + (b ? b.length : 0) > budget) {
-        if (!b) {
-          a = a.slice(0, budget);
-        } else {
-          // tokenizers' truncate_encodings (LongestFirst with a pair)
-          let n1 = Math.min(a.length, b.length);
-          let n2 = n1 > budget ? n1 : Math.max(n1, budget - n1);
-          if (n1 + n2 > budget) {
-            n1 = Math.floor(budget / 2);
-            n2 = n1 + (budget % 2);
-          }
-          if (a.length > b.length) [n1, n2] = [n2, n1];
-          a = a.slice(0, n1);
-          b = b.slice(0, n2);
-        }
-      }
+      [a, b] = truncateLongestFirst(a, b, budget);
     }
     const input_ids = [this.clsId, ...a, this.sepId];
     const token_type_ids = input_ids.map(() => 0);

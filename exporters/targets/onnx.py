@@ -36,15 +36,20 @@ def _scopes(node) -> list[str]:
     return []
 
 
-def nodes_in_modules(model_path: Path, modules: list[str]) -> list[str]:
-    """ONNX node names created by the given torch modules (from the exporter's scope metadata)."""
+def _graph(model_path: Path):
     import onnx
 
-    if not modules:
-        return []
-    graph = onnx.load(str(model_path), load_external_data=False).graph
+    return onnx.load(str(model_path), load_external_data=False).graph
+
+
+def _module_nodes(graph, modules: list[str]) -> list[str]:
     wanted = set(modules)
-    return [n.name for n in graph.node if any(s in wanted for s in _scopes(n))]
+    return [n.name for n in graph.node if any(s in wanted for s in _scopes(n))] if wanted else []
+
+
+def nodes_in_modules(model_path: Path, modules: list[str]) -> list[str]:
+    """ONNX node names created by the given torch modules (from the exporter's scope metadata)."""
+    return _module_nodes(_graph(model_path), modules) if modules else []
 
 
 def quantized_nodes_from(model_path: Path, excluded: list[str]) -> list[str]:
@@ -152,11 +157,13 @@ class OnnxExporter(Exporter):
             from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
             from onnxruntime.quantization.shape_inference import quant_pre_process
 
-            if req.float_modules and not nodes_in_modules(fp32, req.float_modules):
+            graph = _graph(fp32)
+            if req.float_modules and not _module_nodes(graph, req.float_modules):
                 raise ExportError(f"no ONNX nodes found for float modules {', '.join(req.float_modules)}",
                                   "name modules as in the PyTorch model, e.g. encoder.layer.0")
             # onnxruntime never quantizes the embeddings module (its projection, where there is one)
-            exclude = nodes_in_modules(fp32, list(dict.fromkeys(["embeddings", *req.float_modules])))
+            exclude = _module_nodes(graph, list(dict.fromkeys(["embeddings", *req.float_modules])))
+            del graph
             pre = req.out_dir / "model.pre.onnx"
             # symbolic shape inference fails on these graphs; ORT's own optimizer pass is enough
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)

@@ -12,6 +12,9 @@ import numpy as np
 
 from edgebert.exporters.base import Precision
 from edgebert.exporters.metadata import BundleMetadata
+from edgebert.exporters.sequence import fit
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 from .settings import DEFAULT_SENTENCE
 
@@ -58,7 +61,16 @@ class SanityInput:
 
 
 def sanity_input(bundle: Path, meta: BundleMetadata, sentence: str | None) -> SanityInput:
-    """Reference example 0 unless a sentence is given or the bundle predates reference.json."""
+    """Reference example 0 unless a sentence is given or the bundle predates reference.json,
+    at the length the bundle's sequence contract feeds it (a dynamic-length artifact gets the
+    sentence's own tokens, as the app and the gates run it)."""
+    si = _padded_sanity_input(bundle, meta, sentence)
+    fed = fit(tuple(si.inputs[n] for n in INPUT_NAMES), meta.sequence)
+    si.inputs = dict(zip(INPUT_NAMES, fed))
+    return si
+
+
+def _padded_sanity_input(bundle: Path, meta: BundleMetadata, sentence: str | None) -> SanityInput:
     from edgebert.exporters.bundle import read_reference
 
     ref = read_reference(bundle, meta)

@@ -19,6 +19,8 @@ import torch
 
 from edgebert.errors import EdgebertError
 
+from .sequence import SequenceShape
+
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "logits"
 
@@ -91,6 +93,7 @@ class Artifact:
     notes: list[str] = field(default_factory=list)
     quantization: dict[str, Any] = field(default_factory=dict)  # scheme details for metadata.json
     details: dict[str, Any] = field(default_factory=dict)  # facts only known at export time, for inspect()
+    sequence: SequenceShape | None = None  # lengths it accepts; None: static at the request's seq_len
 
 
 class Runner(Protocol):

@@ -193,4 +193,4 @@ def bundle_artifact(path: Path, meta: BundleMetadata | None = None) -> Artifact:
     meta = meta or read_bundle(path)
     oq = meta.output_quantization
     return Artifact(meta.target, path / meta.artifact.file, meta.precision, list(meta.inputs), list(meta.outputs),
-                    output_quantization=(oq["scale"], oq["zero_point"]) if oq else None)
+                    output_quantization=(oq["scale"], oq["zero_point"]) if oq else None, sequence=meta.sequence)

@@ -34,7 +34,8 @@ from edgebert.progress import console
 from . import get_exporter, target_names
 from .base import FLOAT, INPUT_NAMES, Artifact, Exporter, ExportRequest, Precision
 from .bundle import read_bundle, reference_doc, write_bundle
-from .gates import accuracy_gate, parity, run_examples
+from .gates import accuracy_gate, fed_lengths, parity, run_examples
+from .sequence import SequenceShape
 
 
 @dataclass
@@ -173,13 +174,14 @@ def _gate(exporter: Exporter, art: Artifact, ctx: ExportContext, opts: ExportOpt
     ok = par.passed and acc.passed
     return {"status": "passed" if ok else "failed", "passed": ok, "runtime_checked": True,
             "verified_in": f"{exporter.target} runtime on {platform.system()} {platform.machine()}",
-            "parity": par.to_dict(), "accuracy": acc.to_dict(), "seconds": round(time.time() - t0, 1)}
+            "parity": par.to_dict(), "accuracy": acc.to_dict(), "lengths": fed_lengths(ctx.eval_enc, art.sequence),
+            "seconds": round(time.time() - t0, 1)}
 
 
 def _numerics(run, exporter: Exporter, art: Artifact, ctx: ExportContext, opts: ExportOptions, what: str):
     # one pass over the held-out eval split gives both gates (a few dozen examples are too
     # few to estimate argmax agreement of an int8 model near the decision boundary)
-    logits = run_examples(run, ctx.eval_enc, f"{exporter.target}-{art.precision}: {what}")
+    logits = run_examples(run, ctx.eval_enc, f"{exporter.target}-{art.precision}: {what}", art.sequence)
     par = parity(logits, ctx.eval_ref, exporter.thresholds(art.precision))
     budget = opts.accuracy_budget if not Precision(art.precision).is_float else 0.5
     return par, accuracy_gate(ctx.eval_split, logits, ctx.eval_ref, ctx.eval_enc.labels.numpy(), budget)
@@ -253,7 +255,8 @@ def export_target(target: str, ctx: ExportContext, out_dir: Path, opts: ExportOp
         name = f"{target}-{art.precision}"
         meta = {
             "status": status, "rejected_because": reasons,
-            "seq_len": ctx.seq_len, "source_checkpoint": ctx.source, "calibration": ctx.calibration_meta,
+            "seq_len": ctx.seq_len, "sequence": (art.sequence or SequenceShape.static(ctx.seq_len)).to_dict(),
+            "source_checkpoint": ctx.source, "calibration": ctx.calibration_meta,
             "float_modules": float_modules, "gates": gates, "fallback_attempts": attempts[1:],
             "sensitivity": [asdict(s) for s in ctx._sensitivity] if ctx._sensitivity else None,
             "precision_report": report,

@@ -15,6 +15,7 @@ from edgebert.data.encoding import Encoded
 from edgebert.progress import progress
 
 from .base import Thresholds
+from .sequence import SequenceShape, fit
 
 RunFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -51,16 +52,27 @@ class AccuracyResult:
         return asdict(self)
 
 
-def run_examples(run: RunFn, enc: Encoded, description: str = "running artifact") -> np.ndarray:
-    """Batch-1 calls, as the phone makes them; returns [N, C] float32 logits."""
+def run_examples(run: RunFn, enc: Encoded, description: str = "running artifact",
+                 sequence: SequenceShape | None = None) -> np.ndarray:
+    """Batch-1 calls, as the phone makes them, each example at the length ``sequence`` feeds it
+    (padded as encoded when None); returns [N, C] float32 logits."""
     rows = []
     with progress() as bar:
         task = bar.add_task(description, total=len(enc))
         for i in range(len(enc)):
-            rows.append(run(enc.input_ids[i:i + 1].numpy(), enc.attention_mask[i:i + 1].numpy(),
-                            enc.token_type_ids[i:i + 1].numpy())[0])
+            args = (enc.input_ids[i:i + 1].numpy(), enc.attention_mask[i:i + 1].numpy(),
+                    enc.token_type_ids[i:i + 1].numpy())
+            rows.append(run(*(fit(args, sequence) if sequence is not None else args))[0])
             bar.advance(task)
     return np.stack(rows).astype(np.float32)
+
+
+def fed_lengths(enc: Encoded, sequence: SequenceShape | None) -> dict:
+    """The lengths the gate fed: a dynamic artifact is gated at the split's real lengths."""
+    real = enc.attention_mask.sum(1).numpy()
+    fed = np.array([sequence.length_for(n) for n in real]) if sequence is not None else np.full(len(real), enc.input_ids.shape[1])
+    return {"kind": str(sequence.kind) if sequence is not None else "static", "min": int(fed.min()),
+            "p50": float(np.median(fed)), "max": int(fed.max()), "distinct": int(len(np.unique(fed)))}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

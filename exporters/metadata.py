@@ -15,6 +15,7 @@ from typing import Any
 from edgebert.errors import EdgebertError
 
 from .base import Precision, TensorSpec
+from .sequence import SequenceShape
 
 FORMAT = "edgebert-bundle"
 METADATA_VERSION = 1
@@ -45,7 +46,8 @@ class BundleMetadata:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     labels: list[str]
-    seq_len: int
+    seq_len: int  # the longest input; what ``sequence`` says the app feeds
+    sequence: SequenceShape | None = None  # None in the constructor: static at seq_len
     status: str = "passed"  # passed | rejected | unverified
     rejected_because: list[str] = field(default_factory=list)
     gates: dict[str, Any] = field(default_factory=dict)
@@ -63,6 +65,10 @@ class BundleMetadata:
     created: str = ""
     format_version: int = METADATA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.sequence is None:
+            self.sequence = SequenceShape.static(self.seq_len)
 
     # ---------------------------------------------------------------- derived
     @property
@@ -94,6 +100,8 @@ class BundleMetadata:
             value = getattr(self, f.name)
             if f.name == "precision":
                 value = str(value)
+            elif f.name == "sequence":
+                value = value.to_dict()
             elif f.name in ("artifact", "reference") and value is not None:
                 value = dataclasses.asdict(value)
             elif f.name in ("inputs", "outputs"):
@@ -118,7 +126,8 @@ class BundleMetadata:
             ref = doc.get("reference")
             return cls(
                 **{k: v for k, v in doc.items() if k in known and k not in
-                   ("precision", "artifact", "inputs", "outputs", "reference", "seq_len", "labels")},
+                   ("precision", "artifact", "inputs", "outputs", "reference", "seq_len", "labels", "sequence")},
+                sequence=SequenceShape.from_dict(doc.get("sequence"), int(doc["seq_len"]), where),
                 precision=Precision(doc["precision"]),
                 artifact=ArtifactRecord(str(art["file"]), int(art.get("bytes") or 0), art.get("sha256")),
                 inputs=[TensorSpec(**t) for t in doc["inputs"]], outputs=[TensorSpec(**t) for t in doc["outputs"]],

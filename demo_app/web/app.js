@@ -33,7 +33,8 @@ function showFacts(meta) {
     ["Target", meta.target],
     ["Precision", meta.precision],
     ["Model size", formatBytes(meta.artifact.bytes)],
-    ["Sequence length", `${meta.seq_len} tokens`],
+    ["Sequence length", meta.sequence?.kind === "dynamic" ? `the sentence's own, up to ${meta.seq_len} tokens`
+      : meta.sequence?.kind === "enumerated" ? `${meta.sequence.lengths.join(" / ")} tokens` : `${meta.seq_len} tokens`],
     ["Parity gate", gateText(g.parity, (p) => `max |Δlogit| ${fmtNum(p.max_abs_diff)}`)],
     ["Accuracy gate", gateText(g.accuracy, (a) =>
       `${(100 * a.artifact_accuracy).toFixed(1)}% vs ${(100 * a.pytorch_accuracy).toFixed(1)}% PyTorch`)],

@@ -1,5 +1,6 @@
 // Loads a served edgebert bundle (/bundle/...): metadata, tokenizer and the engine its
 // target needs. Shared by the demo page and the benchmark page so both time the same code.
+import { fitToContract } from "./sequence.js";
 import { BertTokenizer } from "./tokenizer.js";
 
 /**
@@ -64,7 +65,8 @@ export async function loadBundle(base = "/bundle/", { threads = defaultThreads()
     tokenizer,
     model,
     loadMs,
-    tokenize: (text) => tokenizer.encode(text, null, seqLen),
+    /** As the gates fed it: padded to seqLen, then cut to the length metadata.json's contract says. */
+    tokenize: (text) => fitToContract(tokenizer.encode(text, null, seqLen), meta.sequence),
     /** Logits as float numbers (int8 outputs dequantized with the bundle's scale/zero point). */
     async infer(encoding) {
       const raw = await model.run(encoding);

@@ -1,8 +1,8 @@
 // Offline support: app, runtime (vendor) and bundle files are served cache-first once seen.
 // /bundle/metadata.json goes to the network first: when the served bundle changed, the
 // cached bundle files are dropped so a new model is never mixed with an old tokenizer.
-const CACHE = "edgebert-demo-v1";
-const APP = ["/", "/index.html", "/app.js", "/bundle.js", "/tokenizer.js", "/unicode_tables.js", "/hf_tokenizer.js",
+const CACHE = "edgebert-demo-v2";
+const APP = ["/", "/index.html", "/app.js", "/bundle.js", "/tokenizer.js", "/unicode_tables.js", "/hf_tokenizer.js", "/sequence.js",
              "/engines/onnx.js", "/engines/litert.js", "/style.css", "/manifest.webmanifest", "/icon.svg", "/icon-192.png", "/icon-512.png"];
 
 self.addEventListener("install", (event) => {

@@ -23,6 +23,7 @@ from edgebert.quiet import quiet
 
 from .. import register_exporter
 from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, Precision, TensorSpec
+from ..sequence import SequenceShape
 from ..onnx_embeddings import SCHEME, quantize_word_table
 
 OPSET = 18
@@ -204,7 +205,7 @@ class OnnxExporter(Exporter):
             target=self.target, path=path, precision=precision,
             inputs=[TensorSpec(n, "int64", ["batch", "seq"]) for n in INPUT_NAMES],
             outputs=[TensorSpec(OUTPUT_NAME, "float32", ["batch", model.config.num_labels])],
-            quantization=quant,
+            quantization=quant, sequence=SequenceShape.dynamic(req.seq_len),
         )
 
     def runner(self, artifact: Artifact):

@@ -14,6 +14,7 @@ import pytest
 from edgebert.demo.server import DemoServer, demo_app_dir
 
 TEXT = "the acting is superb and the story is moving"
+NAMES = ("input_ids", "attention_mask", "token_type_ids")
 NOTHING = re.compile(r"(?!)")
 # LiteRT.js's WASM runtime writes its native log to stderr, which Emscripten forwards to
 # console.error: INFO lines as it sets up, and one WARNING that a browser has no NPU (it then
@@ -26,6 +27,7 @@ HARMLESS = {"tflite": re.compile(r"console\.error: (INFO: |WARNING: \[npu_regist
 def test_phone_page_predicts_what_python_predicts(target, browser_bundles, need_browser, tmp_path):
     from edgebert.devices.measurement import load_bundle
     from edgebert.devices.sanity import encode_sentence, host_reference
+    from edgebert.exporters.sequence import fit
 
     bundle = browser_bundles[target]
     meta = load_bundle(bundle)
@@ -38,7 +40,11 @@ def test_phone_page_predicts_what_python_predicts(target, browser_bundles, need_
     # uncaught exceptions and console.error calls (run.mjs collects both): a working page logs none
     errors = [e for e in page["errors"] if not HARMLESS.get(target, NOTHING).match(e)]
     assert errors == [], errors
-    inputs = encode_sentence(bundle, meta.seq_len, TEXT)
+    padded = encode_sentence(bundle, meta.seq_len, TEXT)
+    fed = fit(tuple(padded[n] for n in NAMES), meta.sequence)  # as the gates fed it
+    inputs = dict(zip(NAMES, fed))
+    # ONNX runs the sentence's own tokens (dynamic length), LiteRT the padded maximum
+    assert (fed[0].shape[1] < meta.seq_len) == (target == "onnx")
     ref = host_reference(bundle, meta, inputs).reshape(-1)
     probs = np.exp(ref - ref.max()) / np.exp(ref - ref.max()).sum()
     assert page["input_ids"] == inputs["input_ids"].reshape(-1).tolist()  # the JS tokenizer agrees

@@ -36,6 +36,32 @@ def test_onnx_bundle_is_complete_and_metadata_valid(hf_bert_dir, labelled, tmp_p
     tok = json.loads((res.path / "edgebert_tokenizer.json").read_text())
     assert tok["do_lower_case"] and tok["max_seq_len"] == 32 and tok["cls_id"] == 2
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [MARKER]  # no work folders left
+    assert meta["sequence"] == {"kind": "dynamic", "max_len": 32, "min_len": 2}
+
+
+def test_a_dynamic_length_artifact_is_gated_at_each_examples_own_length(hf_bert_dir, labelled, tmp_path, monkeypatch):
+    """What the app feeds (the sentence's own tokens, no padding) is what the gate ran."""
+    from edgebert.exporters.targets.onnx import OnnxExporter
+
+    fed: list[tuple[int, int]] = []
+    make_runner = OnnxExporter.runner
+
+    def spying_runner(self, artifact):
+        run = make_runner(self, artifact)
+
+        def spy(ids, mask, types):
+            fed.append((ids.shape[1], int(mask.sum())))
+            assert ids.shape == mask.shape == types.shape
+            return run(ids, mask, types)
+        return spy
+
+    monkeypatch.setattr(OnnxExporter, "runner", spying_runner)
+    (res,) = export_model(hf_bert_dir, labelled, tmp_path, ExportOptions(["onnx"], "none", seq_len=32))
+    assert res.passed and len(fed) == 20
+    assert all(width == tokens for width, tokens in fed), fed  # no [PAD] fed
+    assert max(w for w, _ in fed) < 32  # the fixture's sentences are short
+    lengths = json.loads((res.path / "metadata.json").read_text())["gates"]["lengths"]
+    assert lengths["kind"] == "dynamic" and lengths["max"] == max(w for w, _ in fed)
 
 
 def test_over_budget_int8_falls_back_by_sensitivity_then_is_rejected(hf_bert_dir, labelled, tmp_path, monkeypatch):

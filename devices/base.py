@@ -171,6 +171,7 @@ class RunnerResult:
     latency_ms: dict  # p50, p90, p99, mean, std, min, max
     peak_rss_mb: float | None
     outputs: list = field(default_factory=list)
+    real_lengths: dict | None = None  # latency over real sentences at their own lengths (dynamic artifacts)
     extra: dict = field(default_factory=dict)
 
     @classmethod

@@ -21,12 +21,13 @@ from pathlib import Path
 from edgebert.errors import EdgebertError
 from edgebert.fsutil import check_output_dir, safe_name
 from edgebert.progress import console, progress
+from edgebert.exporters.sequence import SeqKind
 
 from . import get_transport
 from .base import DeviceError, DeviceTimeout, RunnerCrashed, Transport
 from .measurement import BenchReport, Measurement, load_bundle, plan
 from .runners import PythonRunner, SCRIPT, format_of, loader_files, select_runner
-from .sanity import check_logits, sanity_input
+from .sanity import check_logits, length_samples, sanity_input
 from .settings import BenchSettings
 from .teacher_bundle import resolve_teachers
 
@@ -69,14 +70,16 @@ def measure(transport: Transport, runner, m: Measurement, workdir: str, s: Bench
     bundle = Path(m.bundle)
     meta = load_bundle(bundle)
     local = bundle / meta.artifact.file
-    si = sanity_input(bundle, meta, s.sentence)
+    si = sanity_input(bundle, meta, s.sentence, fitted=False)  # the maximum length: the worst case
     inputs = si.inputs
+    samples = length_samples(bundle, meta) if runner.times_samples else None
+    m.padded_always = meta.sequence.kind is SeqKind.STATIC
     remote = f"{workdir}/{safe_name(m.name)}{local.suffix}"
     transport.push(local, remote)
     m.runner = runner.name
     m.cooldown = _cooldown(transport, s)
     m.thermal_before = transport.thermal()
-    argv = runner.command(transport, workdir, remote, local, inputs, s)
+    argv = runner.command(transport, workdir, remote, local, inputs, s, samples)
     if s.pin_cores:
         cores = transport.big_cores()
         prefix = transport.pin_prefix(cores) if cores else None

@@ -12,7 +12,8 @@ from pathlib import Path
 from edgebert.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, output_dir
 
 COLUMNS = ("artifact", "role", "format", "precision", "size MB", "accuracy", "p50 ms", "p90 ms", "p99 ms",
-           "load ms", "peak RSS MB", "speedup vs teacher", "size ratio vs teacher", "runner", "logits check")
+           "p50 ms real lengths", "load ms", "peak RSS MB", "model RSS MB", "speedup vs teacher",
+           "speedup at real lengths", "size ratio vs teacher", "runner", "logits check")
 
 
 def _f(v, fmt: str = "{:.2f}") -> str:
@@ -28,8 +29,9 @@ def table_row(report, m) -> list[str]:
     check = ("ok" if san.get("passed") else "MISMATCH") if san.get("checked") else ("n/a" if m.sanity else "–")
     status = "" if m.status == "measured" else f" ({m.status})"
     return [f"{m.name}{status}", m.role, m.format, m.precision, _f(m.size_bytes / 1e6),
-            _f(acc, "{:.4f}"), _f(lat.get("p50")), _f(lat.get("p90")), _f(lat.get("p99")), _f(r.get("load_ms"), "{:.0f}"),
-            _f(r.get("peak_rss_mb"), "{:.0f}"), _f(cmp.get("speedup_p50"), "{:.2f}x"),
+            _f(acc, "{:.4f}"), _f(lat.get("p50")), _f(lat.get("p90")), _f(lat.get("p99")), _f(m.p50_real),
+            _f(r.get("load_ms"), "{:.0f}"), _f(r.get("peak_rss_mb"), "{:.0f}"), _f(m.model_rss_mb, "{:.0f}"),
+            _f(cmp.get("speedup_p50"), "{:.2f}x"), _f(cmp.get("speedup_p50_real_lengths"), "{:.2f}x"),
             _f(cmp.get("size_ratio"), "{:.2f}x"), m.runner or "–", check]
 
 
@@ -46,8 +48,11 @@ def markdown(report) -> str:
     s = report.settings
     lines += ["", f"Method: load, first inference, {s['warmup']} warmup runs, then at least {s['runs']} runs and at "
               f"least {s['min_seconds']:g} s; threads: {s['threads'] or 'runtime default'}"
-              f"{'; pinned to big cores' if s.get('pin_cores') else ''}. Latency of batch 1 at the bundle's static "
-              "sequence length. Speedup = teacher p50 / p50; size ratio = teacher artifact bytes / artifact bytes "
+              f"{'; pinned to big cores' if s.get('pin_cores') else ''}. Latency of batch 1 at the bundle's maximum "
+              "sequence length (p50 ms), and over held-out sentences at quantiles of the split's real lengths, each "
+              "at the length the bundle's contract feeds it (p50 ms real lengths: a static-length artifact pads "
+              "every one to its maximum; '–' where the runner cannot feed several inputs). Model RSS = peak RSS "
+              "less the runner's RSS with the runtime imported and nothing loaded. Speedup = teacher p50 / p50; size ratio = teacher artifact bytes / artifact bytes "
               "(teacher: fp32, same target, same runner, same session). Accuracy: each bundle's gate on its "
               "held-out split (metadata.json).", ""]
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]

@@ -33,6 +33,7 @@ class Measurement:
     cooldown: dict | None = None
     pinned_cores: list[int] | None = None
     error: str | None = None
+    padded_always: bool = False  # static-length artifact: every sentence runs at the maximum length
 
     def figures(self) -> Figures:
         return Figures(self.size_bytes, (self.accuracy or {}).get("accuracy"), self.p50)
@@ -40,6 +41,23 @@ class Measurement:
     @property
     def p50(self) -> float | None:
         return (self.result or {}).get("latency_ms", {}).get("p50") if self.result else None
+
+    @property
+    def p50_real(self) -> float | None:
+        """p50 over real sentences at their own lengths; a static-length artifact pads every one
+        to its maximum, so its p50 is that length's."""
+        real = (self.result or {}).get("real_lengths")
+        if real:
+            return real["latency_ms"]["p50"]
+        return self.p50 if self.padded_always else None
+
+    @property
+    def model_rss_mb(self) -> float | None:
+        """What the model costs in memory: the runner's peak RSS less its RSS with the runtime
+        imported and nothing loaded (Python, numpy and the runtime library are the rest)."""
+        r = self.result or {}
+        before = (r.get("extra") or {}).get("rss_before_load_mb")
+        return None if before is None or r.get("peak_rss_mb") is None else r["peak_rss_mb"] - before
 
 
 @dataclass
@@ -61,7 +79,10 @@ class BenchReport:
         t = self.by_name(m.teacher)
         if t is None or m.role == "teacher":
             return {}
-        return {"teacher": t.name, **vs_teacher(t.figures(), m.figures())}
+        out = {"teacher": t.name, **vs_teacher(t.figures(), m.figures())}
+        if t.p50_real and m.p50_real:
+            out["speedup_p50_real_lengths"] = t.p50_real / m.p50_real
+        return out
 
     def to_dict(self) -> dict:
         return {"format": "edgebert-bench", "format_version": 1, "started": self.started, "seconds": self.seconds,

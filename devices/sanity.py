@@ -60,11 +60,14 @@ class SanityInput:
     note: str | None = None
 
 
-def sanity_input(bundle: Path, meta: BundleMetadata, sentence: str | None) -> SanityInput:
+def sanity_input(bundle: Path, meta: BundleMetadata, sentence: str | None, fitted: bool = True) -> SanityInput:
     """Reference example 0 unless a sentence is given or the bundle predates reference.json,
     at the length the bundle's sequence contract feeds it (a dynamic-length artifact gets the
-    sentence's own tokens, as the app and the gates run it)."""
+    sentence's own tokens, as the app and the gates run it), or padded to the maximum length
+    (``fitted=False``: what the bench times as the worst case)."""
     si = _padded_sanity_input(bundle, meta, sentence)
+    if not fitted:
+        return si
     fed = fit(tuple(si.inputs[n] for n in INPUT_NAMES), meta.sequence)
     si.inputs = dict(zip(INPUT_NAMES, fed))
     return si
@@ -83,6 +86,22 @@ def _padded_sanity_input(bundle: Path, meta: BundleMetadata, sentence: str | Non
     text = sentence or DEFAULT_SENTENCE
     note = None if ref else "the bundle has no reference.json (made before edgebert recorded one)"
     return SanityInput(encode_sentence(bundle, meta.seq_len, text), HOST, None, spread, text, note)
+
+
+def length_samples(bundle: Path, meta: BundleMetadata) -> list[dict] | None:
+    """The recorded length sample, each example at the length the contract feeds it (None for
+    a static-length artifact, which runs every sentence at its maximum, or an older bundle)."""
+    from edgebert.exporters.bundle import read_reference
+    from edgebert.exporters.sequence import SeqKind
+
+    ref = read_reference(bundle, meta)
+    if meta.sequence.kind is SeqKind.STATIC or not ref or "length_sample" not in ref:
+        return None
+    rows = []
+    for ex in ref["length_sample"]["examples"]:
+        fed = fit(tuple(np.asarray([ex[n]], dtype=np.int64) for n in INPUT_NAMES), meta.sequence)
+        rows.append({n: a.reshape(-1).tolist() for n, a in zip(INPUT_NAMES, fed)})
+    return rows
 
 
 def check_logits(si: SanityInput, device_logits: list, bundle: Path, meta: BundleMetadata, precision: str) -> dict:

@@ -75,7 +75,22 @@ def reference_doc(enc, logits: np.ndarray, examples: list, label_names: list[str
              "logits": [float(x) for x in logits[i]]} for i in picked]
     return {"what": f"{len(rows)} held-out {split} examples and the edgebert PyTorch model's logits for them, "
                     "computed at export time (independent of the artifact)",
-            "split": split, "labels": list(label_names), "examples": rows}
+            "split": split, "labels": list(label_names), "examples": rows,
+            "length_sample": length_sample(enc)}
+
+
+LENGTH_SAMPLE = 21
+
+
+def length_sample(enc, k: int = LENGTH_SAMPLE) -> dict[str, Any]:
+    """``k`` held-out examples at evenly spaced quantiles of the split's real token counts, so a
+    bench timing them in turn sees the split's length distribution (min, deciles, max)."""
+    lengths = enc.attention_mask.sum(1).numpy()
+    order = np.argsort(lengths, kind="stable")
+    picked = [int(order[round(q * (len(order) - 1))]) for q in np.linspace(0, 1, min(k, len(order)))]
+    return {"what": f"{len(picked)} examples at evenly spaced quantiles of the real length of {len(lengths)} "
+                    "held-out examples (padded; a dynamic-length artifact is fed each at its own length)",
+            "examples": [{n: getattr(enc, n)[i].tolist() for n in INPUT_NAMES} for i in picked]}
 
 
 def write_bundle(out: Path, artifact: Artifact, model_dir: Path, label_names: list[str],

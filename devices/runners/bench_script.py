@@ -10,7 +10,8 @@ artifact is a loader_<format>.py pushed next to it. Same command line as the nat
 
 Method (as TFLite's benchmark_model and MLPerf Mobile do): model load, first inference,
 warmup runs, then at least --runs runs AND at least --min-seconds; the last stdout line is
-one JSON object (edgebert's RunnerResult) with the logits of the last run.
+one JSON object (edgebert's RunnerResult) with the logits of the last run. ``--inputs-file``
+(a dynamic-length artifact) then times real sentences, each at its own length, the same way.
 ``--probe`` prints which runtimes import here instead.
 """
 
@@ -136,15 +137,39 @@ def benchmark(args) -> dict:
         if args.max_seconds and time.perf_counter() - start > args.max_seconds and len(samples) >= 1:
             break
     seconds = time.perf_counter() - start
+    real = _time_samples(run, args, dtypes) if args.inputs_file else None
     return {
         "format": ext.lstrip("."), "runtime": runtime, "threads": args.threads if args.threads and args.threads > 0 else None,
         "load_ms": load_ms, "first_inference_ms": first_ms, "warmup_runs": args.warmup, "runs": len(samples),
         "seconds": seconds, "latency_ms": stats_ms(samples), "peak_rss_mb": _peak_rss_mb(),
-        "outputs": np.asarray(y, dtype=np.float32).reshape(-1).tolist(),
+        "outputs": np.asarray(y, dtype=np.float32).reshape(-1).tolist(), "real_lengths": real,
         "extra": {"runner": "python", "python": platform.python_version(), "machine": platform.machine(),
                   "import_ms": import_ms, "rss_before_import_mb": rss0, "rss_before_load_mb": rss_imported,
                   "input_dtypes": dtypes, "peak_rss_note": "whole process: Python, numpy and the runtime included"},
     }
+
+
+def _time_samples(run, args, dtypes) -> dict:
+    """Latency over sentences each at its own length (a dynamic-length artifact's real cost),
+    cycled in order so every length is timed as often as the others."""
+    import numpy as np
+
+    with open(args.inputs_file) as fh:
+        rows = json.load(fh)
+    feeds = [{n: np.asarray([row[n]], dtype=np.dtype(dtypes[n])) for n in dtypes} for row in rows]
+    for f in feeds[:args.warmup]:
+        run(f)
+    samples: list[float] = []
+    start = time.perf_counter()
+    while len(samples) < max(args.runs, len(feeds)) or time.perf_counter() - start < args.min_seconds:
+        t = time.perf_counter()
+        run(feeds[len(samples) % len(feeds)])
+        samples.append(time.perf_counter() - t)
+        if args.max_seconds and time.perf_counter() - start > args.max_seconds and len(samples) >= len(feeds):
+            break
+    lengths = [len(row["input_ids"]) for row in rows]
+    return {"latency_ms": stats_ms(samples), "runs": len(samples), "sentences": len(rows),
+            "lengths": {"min": min(lengths), "p50": float(np.median(lengths)), "max": max(lengths)}}
 
 
 def main(argv=None) -> int:
@@ -158,6 +183,7 @@ def main(argv=None) -> int:
     ap.add_argument("--min-seconds", type=float, default=2.0)
     ap.add_argument("--max-seconds", type=float, default=0.0, help="stop timed runs after this long (0: no cap)")
     ap.add_argument("--threads", type=int, default=0, help="0: the runtime's default")
+    ap.add_argument("--inputs-file", help="JSON list of inputs at their own lengths, timed after the main input")
     ap.add_argument("--probe", action="store_true", help="print which runtimes import here, as JSON")
     args = ap.parse_args(argv)
     if args.probe:

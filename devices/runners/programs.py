@@ -7,6 +7,7 @@ share one command line (``--model --input-ids ... --threads``), so they parse th
 
 from __future__ import annotations
 
+import json
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -43,9 +44,12 @@ class DeviceRunner(ABC):
         for f in self.files():
             transport.push(f, self.remote(workdir, f))
 
+    # times real sentences at their own lengths (--inputs-file) besides the padded input
+    times_samples: ClassVar[bool] = False
+
     @abstractmethod
     def command(self, transport: Transport, workdir: str, model_remote: str, local_artifact: Path,
-                inputs: dict[str, np.ndarray], settings) -> list[str]: ...
+                inputs: dict[str, np.ndarray], settings, samples: list[dict] | None = None) -> list[str]: ...
 
     def parse(self, stdout: str, stderr: str, settings) -> RunnerResult:
         return RunnerResult.parse(stdout)
@@ -53,6 +57,7 @@ class DeviceRunner(ABC):
 
 class PythonRunner(DeviceRunner):
     name = "python"
+    times_samples = True
 
     def __init__(self, python: list[str], script: Path, loaders: list[Path] = ()):
         self.python, self.script, self.loaders = python, script, list(loaders)
@@ -60,8 +65,16 @@ class PythonRunner(DeviceRunner):
     def files(self) -> list[Path]:
         return [self.script, *self.loaders]
 
-    def command(self, transport, workdir, model_remote, local_artifact, inputs, settings) -> list[str]:
-        return [*self.python, self.remote(workdir, self.script), *contract_args(model_remote, inputs, settings)]
+    def command(self, transport, workdir, model_remote, local_artifact, inputs, settings, samples=None) -> list[str]:
+        argv = [*self.python, self.remote(workdir, self.script), *contract_args(model_remote, inputs, settings)]
+        if samples:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = Path(tmp) / "inputs.json"
+                local.write_text(json.dumps(samples))
+                remote = f"{workdir}/{local_artifact.stem}-inputs.json"
+                transport.push(local, remote)
+            argv += ["--inputs-file", remote]
+        return argv
 
     def probe_command(self, workdir: str) -> list[str]:
         return [*self.python, self.remote(workdir, self.script), "--probe"]
@@ -85,7 +98,7 @@ class NativeBinaryRunner(DeviceRunner):
         super().install(transport, workdir)
         transport.run(["chmod", "755", self.remote(workdir, self.binary)], timeout=30)
 
-    def command(self, transport, workdir, model_remote, local_artifact, inputs, settings) -> list[str]:
+    def command(self, transport, workdir, model_remote, local_artifact, inputs, settings, samples=None) -> list[str]:
         env = ["env", f"LD_LIBRARY_PATH={workdir}"] if self.libs else []
         return [*env, self.remote(workdir, self.binary), *contract_args(model_remote, inputs, settings)]
 
@@ -122,7 +135,7 @@ class BenchmarkModelRunner(DeviceRunner):
         super().install(transport, workdir)
         transport.run(["chmod", "755", self.remote(workdir, self.binary)], timeout=30)
 
-    def command(self, transport, workdir, model_remote, local_artifact, inputs, settings) -> list[str]:
+    def command(self, transport, workdir, model_remote, local_artifact, inputs, settings, samples=None) -> list[str]:
         files = []
         with tempfile.TemporaryDirectory() as tmp:
             for name, (tensor, dtype) in tflite_input_tensors(local_artifact).items():

@@ -157,3 +157,23 @@ def test_a_crashing_runner_keeps_what_was_measured(tiny_bundles, quick, tmp_path
     doc = json.loads((tmp_path / "bench.json").read_text())
     assert not doc["complete"] and [m["status"] for m in doc["measurements"]] == ["measured", "failed"]
     assert doc["leftover_on_device"] is None
+
+
+def test_a_dynamic_length_bundle_is_timed_at_its_maximum_and_at_real_lengths(tiny_bundles, quick, tmp_path):
+    """ONNX takes each sentence at its own length: the bench times the recorded length sample
+    (each example cut to its real tokens) beside the padded maximum; a static-length .tflite
+    pads every sentence, so its real-length p50 is its maximum-length p50."""
+    onnx, tflite = tiny_bundles["onnx-fp32"], tiny_bundles["tflite-fp32"]
+    report = run_bench([onnx, tflite], "host", quick, tmp_path / "bench", progress_enabled=False)
+    dyn, static = report.measurements
+    sample = json.loads((onnx / "reference.json").read_text())["length_sample"]["examples"]
+    real = [sum(ex["attention_mask"]) for ex in sample]  # independent of the code under test
+    got = dyn.result["real_lengths"]
+    assert got["sentences"] == len(sample) and got["runs"] >= len(sample)
+    assert got["lengths"] == {"min": min(real), "p50": float(np.median(real)), "max": max(real)}
+    assert max(real) < len(sample[0]["input_ids"])  # the fixture's sentences are shorter than seq_len
+    assert dyn.p50_real == got["latency_ms"]["p50"] and not dyn.padded_always
+    assert static.result["real_lengths"] is None and static.padded_always and static.p50_real == static.p50
+    assert dyn.model_rss_mb is not None and 0 < dyn.model_rss_mb < dyn.result["peak_rss_mb"]
+    md = (tmp_path / "bench" / "bench.md").read_text()
+    assert "p50 ms real lengths" in md and "model RSS MB" in md

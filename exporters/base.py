@@ -129,8 +129,8 @@ DEFAULT_THRESHOLDS = {
 
 # Float when quantizing unless a target says otherwise (only linears are quantized at all,
 # see pt2e.linear_modules):
-# - embeddings: the token/position sum is precision-sensitive and costs no matmul (ONNX
-#   stores just the word table int8 per row, see onnx_embeddings);
+# - embeddings: the token/position sum is precision-sensitive and costs no matmul (ONNX and
+#   TFLite store just the word table int8 per row, see onnx_embeddings / tflite_embeddings);
 # - classifier: a negligible share of compute, the most int8-sensitive unit of the default
 #   teacher when measured alone, and a float head gives float32 logits, which every
 #   runtime (MediaPipe's TextClassifier included) accepts.

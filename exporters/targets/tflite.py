@@ -8,13 +8,15 @@ passed as keyword arguments so the signature keeps the names ``input_ids``,
 ``int8`` is static int8 through litert-torch's own PT2E quantizer (per-channel symmetric
 weights, per-tensor activations calibrated on the calibration set), converted in STATIC
 QDQ mode. The output tensor of such a model is int8 as well; ``runner`` dequantizes it
-with the recorded (scale, zero_point).
+with the recorded (scale, zero_point). The word-embedding table is then stored int8 per row
+(``edgebert.exporters.tflite_embeddings``) unless ``embeddings`` is among the float modules;
+position/type embeddings and LayerNorm stay float.
 
 Bundles get TFLite Model Metadata (``edgebert.exporters.tflite_metadata``: vocab, input
 roles, labels) so the TFLite Task Library ``BertNLClassifier`` and MediaPipe
 ``TextClassifier`` run the model with their built-in WordPiece tokenizer. The classifier
-stays float by default (base.DEFAULT_FLOAT_MODULES) so the logits are float32, which
-MediaPipe requires.
+stays float by default (``TFLiteExporter.default_float_modules``) so the logits are float32,
+which MediaPipe requires.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from edgebert.quiet import quiet
 from .. import register_exporter
 from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, Precision, TensorSpec
 from ..pt2e import calibrate_and_convert
+from ..tflite_embeddings import (SCHEME, WORD_MODULE, keeps_float, per_row_int8, quantize_word_table, word_table,
+                                 word_table_qspec)
 from ..tflite_metadata import METADATA_NAME, as_text, tensor_name
 
 
@@ -51,15 +55,20 @@ def _first_line(exc: Exception) -> str:
 
 def litert_quantizer(float_modules: list[str] | tuple[str, ...] = ()):
     """litert-torch's PT2E quantizer (static, per-channel symmetric) on nn.Linear ops only,
-    named modules left float (why linears only: see ``pt2e.linear_modules``).
+    named modules left float (why linears only: see ``pt2e.linear_modules``), plus the word
+    table per row unless it is float (``tflite_embeddings``: the converter folds that one back
+    to float32, so it only makes the PT2E reference compute what the artifact computes).
 
     ``PT2EQuantizer.set_module_name(name, None)`` asserts, and its name filter does not match
     the ``nn_module_stack`` keys torch 2.13 writes, so the filter is applied here on the
     stack's fully qualified names and the innermost module's type.
     """
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from litert_torch.quantize.pt2e_quantizer_utils import _mark_nodes_as_annotated
+    from torchao.quantization.pt2e.quantizer.utils import annotate_input_qspec_map
 
     skip = tuple(float_modules)
+    table_spec = None if keeps_float(skip) else word_table_qspec()
 
     def quantize_node(node) -> bool:
         stack = list((node.meta.get("nn_module_stack") or {}).values())
@@ -70,6 +79,11 @@ def litert_quantizer(float_modules: list[str] | tuple[str, ...] = ()):
     class _Quantizer(PT2EQuantizer):
         def _annotate_for_static_quantization_config(self, model):
             self._annotate_all_static_patterns(model, self.global_config, quantize_node)
+            for node in model.graph.nodes if table_spec is not None else ():
+                stack = list((node.meta.get("nn_module_stack") or {}).values())
+                if node.target == torch.ops.aten.embedding.default and stack and stack[-1][0] == WORD_MODULE:
+                    annotate_input_qspec_map(node, node.args[0], table_spec)
+                    _mark_nodes_as_annotated([node, node.args[0]])
             return model
 
     q = _Quantizer()
@@ -101,14 +115,16 @@ class TFLiteExporter(Exporter):
     target = "tflite"
     suffix = ".tflite"
     precisions = (Precision.FP32, Precision.INT8)
-    export_modules = ("litert_torch", "torchao.quantization.pt2e")
+    export_modules = ("litert_torch", "torchao.quantization.pt2e", "ai_edge_quantizer")
     runtime_modules = ("ai_edge_litert.interpreter",)
     format = "tflite"
-    libraries = ("litert-torch", "ai-edge-litert", "torchao")
+    libraries = ("litert-torch", "ai-edge-litert", "ai-edge-quantizer", "torchao")
     runtime_pip = "ai-edge-litert"
     android_runner = "benchmark_model"
     runs_in_browser = True
     colour = "#ff7f0e"
+    # the word table is int8 by default here; --keep-float embeddings (or the fallback) keeps it float
+    default_float_modules = ("classifier",)
 
     def finalize_bundle(self, bundle_dir: Path, artifact_file: Path, labels: list[str]) -> list[str]:
         from ..tflite_metadata import write_bundle_metadata
@@ -157,6 +173,12 @@ class TFLiteExporter(Exporter):
             said = f"; the converter's last output: {log.tail()}" if log.text.strip() else ""
             raise ExportError(f"LiteRT conversion failed: {_first_line(exc)}{said}",
                               "the model uses an op litert-torch cannot lower") from None
+        if req.quantize == "int8":
+            words = dict(model.named_modules()).get(WORD_MODULE)
+            kept = ("embeddings is a float module" if keeps_float(req.float_modules)
+                    else f"the model has no {WORD_MODULE}" if words is None
+                    else quantize_word_table(path, tuple(words.weight.shape)))
+            quant["embedding"] = f"float word embeddings ({kept})" if kept else SCHEME
         out_dtype, oq = _output_quantization(path)
         if oq is not None:
             quant["output"] = {"dtype": out_dtype, "scale": oq[0], "zero_point": oq[1]}
@@ -217,7 +239,9 @@ def tflite_census(path: Path, quantized: bool = True) -> dict[str, Any]:
 
     ``int8_share`` is the share of matrix-weight elements (constant tensors with >= 2 dims:
     linear weights and embedding tables) stored int8, the definition the other targets use;
-    ``matmul_int8_share`` the share of FULLY_CONNECTED/BATCH_MATMUL ops computing in int8."""
+    ``matmul_int8_share`` the share of FULLY_CONNECTED/BATCH_MATMUL ops computing in int8;
+    ``word_embeddings`` the stored dtype of the largest table a row lookup reads and its
+    number of scales (one per row when int8)."""
     from ai_edge_litert import schema_py_generated as fb
     from ai_edge_litert.tools import flatbuffer_utils
 
@@ -274,11 +298,14 @@ def tflite_census(path: Path, quantized: bool = True) -> dict[str, Any]:
     # like the other targets: the share of matrix weights (embeddings included) stored int8
     int8_share = round(matrix_elems.get("int8", 0) / total_m, 4) if total_m and quantized else 0.0
     top_float = ", ".join(f"{k} x{v}" for k, v in float_ops.most_common(4))
+    words = word_table(model)
+    word_note = ("" if words is None else "; word embeddings int8 per row" if per_row_int8(words)
+                 else f"; word embeddings {words['dtype']}")
     n_ops = sum(ops.values())
     if quantized:
         summary = (f"int8: {int8_share:.0%} of matrix weights stored int8 ({total_w / 1e6:.2f} MB of weights); "
                    f"{mm_int8}/{mm_total} matmul ops run int8; {by_dtype.get('float32', 0)} of {n_ops} ops "
-                   f"stay float32" + (f" ({top_float})" if top_float else ""))
+                   f"stay float32" + (f" ({top_float})" if top_float else "") + word_note)
     else:
         summary = f"fp32: {n_ops} ops, {total_w / 1e6:.2f} MB float32 weights, nothing quantized"
     io = {
@@ -288,7 +315,7 @@ def tflite_census(path: Path, quantized: bool = True) -> dict[str, Any]:
                      "shape": [int(x) for x in sg.tensors[i].shape]} for i in sg.outputs],
     }
     return {
-        "summary": summary, "int8_share": int8_share,
+        "summary": summary, "int8_share": int8_share, "word_embeddings": words,
         "matmul_int8_share": round(mm_int8 / mm_total, 4) if mm_total and quantized else 0.0,
         "weight_bytes": dict(weights), "weight_tensors": dict(weight_count),
         "matrix_weight_elements": dict(matrix_elems), "activation_tensors": dict(activations),

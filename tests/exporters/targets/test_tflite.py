@@ -32,6 +32,12 @@ def int8_float_head(exporter, tiny_export_request):
     return exporter.export(tiny_export_request("int8", float_modules=["classifier"]))
 
 
+@pytest.fixture(scope="module")
+def int8_float_embeddings(exporter, tiny_export_request):
+    """What ``--keep-float embeddings`` asks for on top of the target's default float modules."""
+    return exporter.export(tiny_export_request("int8", float_modules=["embeddings", "classifier"]))
+
+
 def _run_all(exporter, artifact, batches) -> np.ndarray:
     run = exporter.runner(artifact)
     outs = [run(*(b[n].numpy() for n in INPUT_NAMES)) for b in batches]
@@ -176,3 +182,70 @@ def test_metadata_round_trip(exporter, fp32, tiny_classifier, tmp_path):
     assert read_metadata(fp32.path) == {}
     with pytest.raises(ExportError, match="already has metadata"):
         write_metadata(model, vocab, labels)
+
+
+def _word_shape(tiny_classifier) -> list[int]:
+    return list(tiny_classifier.model.embeddings.word_embeddings.weight.shape)
+
+
+def test_int8_stores_the_word_table_int8_per_row(exporter, int8_float_head, int8_float_embeddings, tiny_classifier):
+    """The default int8 export (classifier float) stores the V x E word table int8 with a scale
+    per row, saving ~3 bytes per entry, and still passes the int8 parity gate."""
+    from edgebert.exporters.gates import parity
+
+    assert exporter.default_float_modules == ("classifier",)
+    vocab, width = shape = _word_shape(tiny_classifier)
+    q, f = exporter.inspect(int8_float_head), exporter.inspect(int8_float_embeddings)
+    assert q["word_embeddings"] == {"dtype": "int8", "shape": shape, "scales": vocab}
+    assert "word embeddings int8 per row" in q["summary"]
+    assert int8_float_head.quantization["embedding"].startswith("per-row int8 word embeddings")
+    # the table moved from the float32 to the int8 weights, and into the int8 share
+    assert q["matrix_weight_elements"]["int8"] - f["matrix_weight_elements"]["int8"] == vocab * width
+    assert q["int8_share"] > f["int8_share"]
+    # int8 values instead of float32 ones, plus one float32 scale per row
+    saved = int8_float_embeddings.path.stat().st_size - int8_float_head.path.stat().st_size
+    expected = vocab * width * 3 - vocab * 4
+    assert abs(saved - expected) <= 0.05 * expected, (saved, expected)
+
+    got = _run_all(exporter, int8_float_head, tiny_classifier.heldout)
+    eager = tiny_classifier.torch_logits().numpy()
+    assert parity(got, eager, exporter.thresholds("int8")).passed
+    # the reference (PT2E graph) holds the same per-row int8 table: far closer than one with a float table
+    own = np.abs(got - _reference(int8_float_head, tiny_classifier.heldout)).max()
+    other = np.abs(got - _reference(int8_float_embeddings, tiny_classifier.heldout)).max()
+    assert own * 10 < other, (own, other)
+
+
+def test_keep_float_embeddings_keeps_the_word_table_float32(exporter, int8_float_embeddings, tiny_classifier):
+    words = exporter.inspect(int8_float_embeddings)["word_embeddings"]
+    assert words == {"dtype": "float32", "shape": _word_shape(tiny_classifier), "scales": 0}
+    assert int8_float_embeddings.quantization["embedding"] == "float word embeddings (embeddings is a float module)"
+    assert "word embeddings float32" in exporter.inspect(int8_float_embeddings)["summary"]
+
+
+def _with_word_table(artifact, shape, tmp_path, name, change):
+    """A copy of ``artifact`` whose int8 [V, E] word table (tensor, buffer) went through ``change``."""
+    from ai_edge_litert import schema_py_generated as fb
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(artifact.path.read_bytes()))
+    (table,) = [t for t in model.subgraphs[0].tensors if list(t.shape) == shape and t.type == fb.TensorType.INT8]
+    change(table, model.buffers[table.buffer])
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return type(artifact)(**{**artifact.__dict__, "path": path})
+
+
+@pytest.mark.parametrize("name, change", [
+    ("rewritten", lambda t, b: None),  # the control: the rewrite alone changes nothing
+    ("half-scales", lambda t, b: setattr(t.quantization, "scale", [s / 2 for s in t.quantization.scale])),
+    ("negated-values", lambda t, b: setattr(b, "data", (-np.asarray(b.data).view(np.int8)).view(np.uint8))),
+])
+def test_parity_reads_the_int8_word_table(exporter, int8_float_head, tiny_classifier, tmp_path, name, change):
+    """A word table with wrong scales or values fails the parity gate: the gate sees its numbers."""
+    from edgebert.exporters.gates import parity
+
+    art = _with_word_table(int8_float_head, _word_shape(tiny_classifier), tmp_path, name, change)
+    got = _run_all(exporter, art, tiny_classifier.heldout)
+    result = parity(got, tiny_classifier.torch_logits().numpy(), exporter.thresholds("int8"))
+    assert result.passed is (name == "rewritten"), result

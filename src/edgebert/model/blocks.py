@@ -76,18 +76,21 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, additive_mask: torch.Tensor, head_gate: torch.Tensor | None = None,
                 position_bias: torch.Tensor | None = None, value_input: torch.Tensor | None = None):
-        q = self._heads(self.query(x))
-        k = self._heads(self.key(x))
-        v = self._heads(self.value(x if value_input is None else value_input))
-        scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale
+        # 3-D bmm over (batch x heads), not 4-D matmul: torch.export decomposes a 4-D matmul into
+        # expand + bmm, and ExecuTorch runs each expand as a full copy on its portable kernels
+        # (4 per layer, outside XNNPACK); bmm lowers whole
+        b, t, _ = x.shape
+        q = self._heads(self.query(x)).reshape(b * self.num_heads, t, self.head_dim)
+        k = self._heads(self.key(x)).reshape(b * self.num_heads, t, self.head_dim)
+        v = self._heads(self.value(x if value_input is None else value_input)).reshape(b * self.num_heads, t, self.head_dim)
+        scores = (torch.bmm(q, k.transpose(1, 2)) * self.scale).view(b, self.num_heads, t, t)
         if position_bias is not None:  # MPNet: part of the score every layer attends with
             scores = scores + position_bias
         probs = self.dropout(torch.softmax(scores + additive_mask, dim=-1))
         if head_gate is not None:  # importance gates xi_h for head pruning
             probs = probs * head_gate.view(1, -1, 1, 1)
-        ctx = torch.matmul(probs, v).transpose(1, 2)
-        b, t = ctx.shape[:2]
-        return ctx.reshape(b, t, self.num_heads * self.head_dim), scores
+        ctx = torch.bmm(probs.reshape(b * self.num_heads, t, t), v).view(b, self.num_heads, t, self.head_dim)
+        return ctx.transpose(1, 2).reshape(b, t, self.num_heads * self.head_dim), scores
 
 
 class SelfOutput(nn.Module):

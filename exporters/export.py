@@ -36,6 +36,7 @@ from .base import FLOAT, INPUT_NAMES, Artifact, Exporter, ExportRequest, Precisi
 from .bundle import read_bundle, reference_doc, write_bundle
 from .gates import accuracy_gate, fed_lengths, parity, run_examples
 from .sequence import SequenceShape
+from .size_accounting import size_accounting
 
 
 @dataclass
@@ -250,6 +251,7 @@ def export_target(target: str, ctx: ExportContext, out_dir: Path, opts: ExportOp
                 if gates["status"] != "failed":
                     break
         report = exporter.inspect(art)
+        report["size"] = size_accounting(art.path, report)
         status = {"passed": "passed", "failed": "rejected", "unverified": "unverified"}[gates["status"]]
         reasons = _reasons(gates)
         name = f"{target}-{art.precision}"

@@ -49,9 +49,16 @@ def test_run_writes_every_step_and_a_complete_report(first_run):
     assert s["vs_teacher"]["speedup_p50"]["host"] == pytest.approx(
         t["latency"]["host"]["p50_ms"] / s["latency"]["host"]["p50_ms"])
     assert doc["devices"]["host"]["where"].startswith("host")
+    # ONNX takes each sentence at its own length: timed at real lengths too, compared like for like
+    real = {k: a["latency"]["host"]["p50_ms_real_lengths"] for k, a in (("s", s), ("t", t))}
+    assert s["vs_teacher"]["speedup_p50_real_lengths"]["host"] == pytest.approx(real["t"] / real["s"])
+    assert s["latency"]["host"]["real_lengths"]["max"] <= doc["compression"]["data"]["max_seq_len"]
+    acc = s["size_accounting"]
+    assert acc["artifact_bytes"] == s["size_bytes"] and acc["int8_weight_bytes"] > 0
     assert set(doc["pareto"]["size"]) <= set(arts) and doc["pareto"]["size"]
     md = (rep / "report.md").read_text()
     assert "| student onnx int8-dynamic |" in md and "Pareto front" in md and "host-CPU numbers" in md
+    assert "Where the bytes go" in md and "p50 ms real lengths" in md
     trim = doc["compression"]["vocab_trim"]
     assert "Vocabulary trimming: " in md and trim["vocab_after"] <= trim["vocab_before"]
     # the student's bundle carries the trimmed vocabulary its embedding table was remapped to

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..comparison import Figures, vs_teacher
+from ..exporters.size_accounting import OVERHEAD_GOAL, words
 from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, output_dir, safe_name
 
 
@@ -58,6 +59,8 @@ def _artifact(role: str, rec: dict) -> dict[str, Any]:
         "verified_in": gates.get("verified_in"), "unverified_because": gates.get("unverified_because"),
         "structure_checked": (gates.get("structure") or {}).get("passed"),
         "runs_as": meta.precision_report.get("summary") if meta else None,
+        "size_accounting": meta.precision_report.get("size") if meta else None,
+        "sequence": meta.sequence.to_dict() if meta else None,
         "float_modules": meta.float_modules if meta else [],
         "latency": {},
     }
@@ -72,10 +75,25 @@ def _bench_rows(bench_dir: Path) -> tuple[dict, dict[str, dict]]:
             "status": m.get("status"), "p50_ms": (r.get("latency_ms") or {}).get("p50"),
             "p90_ms": (r.get("latency_ms") or {}).get("p90"), "runs": r.get("runs"), "load_ms": r.get("load_ms"),
             "peak_rss_mb": r.get("peak_rss_mb"), "runtime": r.get("runtime"), "runner": m.get("runner"),
+            "p50_ms_real_lengths": _p50_real(m), "real_lengths": (r.get("real_lengths") or {}).get("lengths"),
+            "model_rss_mb": _model_rss(r),
             "logits_check": (m.get("sanity") or {}).get("passed"), "error": m.get("error")}
     dev = doc.get("device") or {}
     return {"where": dev.get("where") or dev.get("spec"), "emulated": dev.get("emulated"), "complete": doc.get("complete"),
             "error": doc.get("error"), "kind": dev.get("kind"), "extra": dev.get("extra")}, by_bundle
+
+
+def _p50_real(m: dict) -> float | None:
+    """p50 over real sentences at their own lengths; a static-length artifact runs each padded."""
+    r = m.get("result") or {}
+    if r.get("real_lengths"):
+        return r["real_lengths"]["latency_ms"]["p50"]
+    return (r.get("latency_ms") or {}).get("p50") if m.get("padded_always") else None
+
+
+def _model_rss(r: dict) -> float | None:
+    before = (r.get("extra") or {}).get("rss_before_load_mb")
+    return None if before is None or r.get("peak_rss_mb") is None else r["peak_rss_mb"] - before
 
 
 def build_report(spec, run_dir: Path, student_dir: Path, bundles: dict, bench_dirs: dict[str, Path], steps: dict) -> dict:
@@ -102,6 +120,10 @@ def build_report(spec, run_dir: Path, student_dir: Path, bundles: dict, bench_di
                                Figures(p50_ms=a["latency"][device].get("p50_ms"))).get("speedup_p50")
             if speed:
                 v.setdefault("speedup_p50", {})[device] = speed
+            t_real, a_real = (t["latency"].get(device, {}).get("p50_ms_real_lengths"),
+                              a["latency"][device].get("p50_ms_real_lengths"))
+            if t_real and a_real:
+                v.setdefault("speedup_p50_real_lengths", {})[device] = t_real / a_real
     pareto = {}
     for device in devices:
         pts = [(a["name"], a["latency"][device]["p50_ms"], a["accuracy"]) for a in arts
@@ -134,7 +156,8 @@ def _f(v, fmt="{:.2f}") -> str:
 
 
 COLUMNS = ("artifact", "runs as", "accuracy", "vs teacher", "size MB", "size ratio", "p50 ms", "p90 ms", "speedup",
-           "parity (max diff / argmax agree)", "gate")
+           "p50 ms real lengths", "speedup real lengths", "peak RSS MB (model)", "parity (max diff / argmax agree)",
+           "gate")
 
 
 def _row(a: dict, device: str | None) -> list[str]:
@@ -147,6 +170,9 @@ def _row(a: dict, device: str | None) -> list[str]:
             _f(a["size_bytes"] / 1e6 if a["size_bytes"] else None), _f(v.get("size_ratio"), "{:.1f}x"),
             _f(lat.get("p50_ms")), _f(lat.get("p90_ms")),
             _f((v.get("speedup_p50") or {}).get(device) if device else None, "{:.1f}x"),
+            _f(lat.get("p50_ms_real_lengths")),
+            _f((v.get("speedup_p50_real_lengths") or {}).get(device) if device else None, "{:.1f}x"),
+            f"{_f(lat.get('peak_rss_mb'), '{:.0f}')} ({_f(lat.get('model_rss_mb'), '{:.0f}')})" if lat else "–",
             f"{_f(par.get('max_abs_diff'), '{:.2g}')} / {_f(par.get('argmax_agreement'), '{:.3f}')}", gate]
 
 
@@ -216,6 +242,11 @@ def markdown(doc: dict, plots: dict[str, str]) -> str:
         lines += ["## Artifacts (not benchmarked)", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         lines += ["| " + " | ".join(_row(a, None)) + " |" for a in doc["artifacts"]] + [""]
     lines += [f"Pareto front (accuracy vs size): {', '.join(doc['pareto'].get('size') or []) or '–'}", ""]
+    sized = [a for a in doc["artifacts"] if a.get("size_accounting")]
+    if sized:
+        lines += ["Where the bytes go (weights stored by dtype, read from each artifact; goal: the file at most "
+                  f"{OVERHEAD_GOAL:.2f}x its weights):", ""]
+        lines += [f"- {a['name']}: {words(a['size_accounting'])}" for a in sized] + [""]
     if "size" in plots:
         lines += [f"![accuracy vs size]({plots['size']})", ""]
     for a in doc["artifacts"]:

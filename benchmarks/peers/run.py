@@ -294,7 +294,7 @@ def main() -> None:
         ref_logits = ref(enc.input_ids, enc.attention_mask, enc.token_type_ids).numpy()
     result = {"model": str(args.model), "test_examples": len(test), "seq_len": SEQ, "threads": args.threads,
               "rounds": args.rounds, "inputs_per_round": args.inputs,
-              "host": f"{platform.system()} {platform.machine()} {platform.processor()}, {os.cpu_count()} CPUs",
+              "host": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
               "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
                            "executorch": getattr(executorch, "__version__", None) or _dist("executorch")},
               "loadavg_before": os.getloadavg(), "pytorch_accuracy": float((ref_logits.argmax(1) == labels).mean()),
@@ -388,7 +388,7 @@ def verdicts(rows: list) -> list[str]:
                 why = [w for w, bad in (("faster", p["p50_ms"] < eb["p50_ms"]), ("smaller", p["bytes"] < eb["bytes"]),
                                         ("more accurate", p["accuracy"] > eb["accuracy"])) if bad]
                 if why:
-                    lost.append(f"{p['name']} is {', '.join(why)}")
+                    lost.append(f"{p['name']} is {', '.join(why)} (accuracy {p['accuracy']:.4f} vs {eb['accuracy']:.4f})")
             out.append(f"- {target} {prec}: " + ("**holds**" if not lost else "**does not hold**: " + "; ".join(lost)))
     return out
 

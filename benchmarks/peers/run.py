@@ -373,23 +373,35 @@ def _dist(name: str) -> str:
     return importlib.metadata.version(name)
 
 
+ACCURACY_SLACK = 0.005  # a peer within half a point of edgebert's accuracy counts as "equal"
+
+
 def verdicts(rows: list) -> list[str]:
-    """Per target+precision: edgebert at least as fast and as small as every peer row, at >= accuracy."""
+    """Per target+precision: edgebert at least as fast and as small as every peer row whose
+    accuracy is equal or better (within ACCURACY_SLACK); less accurate peers are listed, not compared."""
     out = []
     for target in sorted({r["target"] for r in rows}):
         for prec in ("fp32", "int8"):
             eb = next((r for r in rows if r["tool"] == "edgebert" and (r["target"], r["precision"]) == (target, prec)), None)
-            peers = [r for r in rows if r["tool"] != "edgebert" and (r["target"], r["precision"]) == (target, prec)]
-            if not eb or "p50_ms" not in eb or not [p for p in peers if "p50_ms" in p]:
+            peers = [r for r in rows if r["tool"] != "edgebert" and (r["target"], r["precision"]) == (target, prec)
+                     and "p50_ms" in r]
+            if not eb or "p50_ms" not in eb or not peers:
                 out.append(f"- {target} {prec}: not decidable (edgebert or every peer row failed)")
                 continue
+            rivals = [p for p in peers if p["accuracy"] >= eb["accuracy"] - ACCURACY_SLACK]
+            worse = [f"{p['name']} ({p['accuracy']:.4f})" for p in peers if p not in rivals]
             lost = []
-            for p in (p for p in peers if "p50_ms" in p):
-                why = [w for w, bad in (("faster", p["p50_ms"] < eb["p50_ms"]), ("smaller", p["bytes"] < eb["bytes"]),
-                                        ("more accurate", p["accuracy"] > eb["accuracy"])) if bad]
+            for p in rivals:
+                why = [w for w, bad in (("faster", p["p50_ms"] < eb["p50_ms"]), ("smaller", p["bytes"] < eb["bytes"]))
+                       if bad]
                 if why:
-                    lost.append(f"{p['name']} is {', '.join(why)} (accuracy {p['accuracy']:.4f} vs {eb['accuracy']:.4f})")
-            out.append(f"- {target} {prec}: " + ("**holds**" if not lost else "**does not hold**: " + "; ".join(lost)))
+                    lost.append(f"{p['name']} is {', '.join(why)} ({p['p50_ms'] / eb['p50_ms']:.2f}x the p50, "
+                                f"{p['bytes'] / eb['bytes']:.3f}x the size; accuracy {p['accuracy']:.4f} vs "
+                                f"{eb['accuracy']:.4f})")
+            verdict = ("**holds**" if not lost else "**does not hold**: " + "; ".join(lost)) if rivals else \
+                "**holds** (no peer row reaches edgebert's accuracy)"
+            out.append(f"- {target} {prec}: {verdict}" + (f"; less accurate, not compared: {', '.join(worse)}"
+                                                          if worse else ""))
     return out
 
 

@@ -27,14 +27,16 @@ def export_program(model: torch.nn.Module, args: tuple, dynamic_shapes: Any = No
 
 
 def calibrate_and_convert(model: torch.nn.Module, args: tuple, quantizer, calibration: list[dict],
-                          fold_quantize: bool = True) -> torch.fx.GraphModule:
-    """``fold_quantize=False`` keeps float weights + q/dq pairs (what LiteRT's converter wants)."""
+                          fold_quantize: bool = True, dynamic_shapes: Any = None) -> torch.fx.GraphModule:
+    """``fold_quantize=False`` keeps float weights + q/dq pairs (what LiteRT's converter wants);
+    ``dynamic_shapes`` keeps the sequence length symbolic through the converted graph, so it can
+    be exported again at any length."""
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     if not calibration:
         raise ExportError("the calibration set is empty", "pass --calibration DATA with at least one example")
-    prepared = prepare_pt2e(export_program(model, args).module(), quantizer)
+    prepared = prepare_pt2e(export_program(model, args, dynamic_shapes).module(), quantizer)
     with torch.no_grad():
         for batch in calibration:
             got = tuple(batch[n] for n in INPUT_NAMES)

@@ -1,3 +1,3 @@
 """edgebert: compress a fine-tuned encoder classifier and ship it to phones."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

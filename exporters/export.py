@@ -54,6 +54,7 @@ class ExportOptions:
     fallback: bool = True
     max_fallback_steps: int = 3
     float_modules: list[str] = field(default_factory=list)
+    embedding_bits: int = 8  # int8 word tables: 8 (per row) or 4 (per group, ExecuTorch only)
 
     def validate(self) -> "ExportOptions":
         """Every option checked before any model loads (targets and modules are checked by export_model)."""
@@ -68,6 +69,9 @@ class ExportOptions:
                                 "between 0 and 100", "e.g. --accuracy-budget 1.0 (int8 may lose one point)")
         if self.max_fallback_steps < 0:
             raise EdgebertError("max_fallback_steps must be 0 or more", "use 0 to disable the fallback")
+        if self.embedding_bits not in (8, 4):
+            raise EdgebertError(f"--embedding-bits {self.embedding_bits} is not supported",
+                                "use 8 (int8 per row) or 4 (4-bit per group, ExecuTorch only)")
         if not self.targets:
             raise EdgebertError("no export target given", f"pass --target with one or more of {', '.join(target_names())}")
         return self
@@ -216,9 +220,11 @@ def _unverified_gate(exporter: Exporter, art: Artifact, ctx: ExportContext, opts
             "seconds": round(time.time() - t0, 1)}
 
 
-def _export_once(exporter: Exporter, ctx: ExportContext, quantize: str, float_modules: list[str], work: Path):
+def _export_once(exporter: Exporter, ctx: ExportContext, quantize: str, float_modules: list[str], work: Path,
+                 options: dict[str, Any]):
     sub = Path(tempfile.mkdtemp(dir=work))
-    req = ExportRequest(ctx.model, ctx.seq_len, quantize, ctx.calibration, sub, float_modules=float_modules)
+    req = ExportRequest(ctx.model, ctx.seq_len, quantize, ctx.calibration, sub, float_modules=float_modules,
+                        options=dict(options))
     t0 = time.time()
     art = exporter.export(req)
     return art, round(time.time() - t0, 1)
@@ -230,10 +236,11 @@ def export_target(target: str, ctx: ExportContext, out_dir: Path, opts: ExportOp
     quantize = opts.quantize
     float_modules = (list(dict.fromkeys([*exporter.default_float_modules, *opts.float_modules]))
                      if quantize != FLOAT else [])
+    options = {"embedding_bits": opts.embedding_bits}
     output_dir(out_dir)
     with scratch_dir(out_dir, f".{target}-work-") as work:
         console.print(f"[bold]{target}[/]: exporting ({quantize}) at seq len {ctx.seq_len} ...")
-        art, secs = _export_once(exporter, ctx, quantize, float_modules, Path(work))
+        art, secs = _export_once(exporter, ctx, quantize, float_modules, Path(work), options)
         gates = _gate(exporter, art, ctx, opts)
         attempts = [{"float_modules": float_modules, "export_seconds": secs, "gates": gates}]
         # a quantized artifact that misses either gate gets the sensitivity fallback
@@ -245,7 +252,7 @@ def export_target(target: str, ctx: ExportContext, out_dir: Path, opts: ExportOp
                 float_modules = float_modules + [module]
                 console.print(f"{target}: {art.precision} failed its gates ({'; '.join(_reasons(gates))}); "
                               f"retrying with {module} in float")
-                art, secs = _export_once(exporter, ctx, quantize, float_modules, Path(work))
+                art, secs = _export_once(exporter, ctx, quantize, float_modules, Path(work), options)
                 gates = _gate(exporter, art, ctx, opts)
                 attempts.append({"float_modules": float_modules, "export_seconds": secs, "gates": gates})
                 if gates["status"] != "failed":

@@ -75,7 +75,8 @@ def pte_runner_build():
 
 @pytest.fixture(scope="session")
 def tiny_ptes(export_inputs, tmp_path_factory):
-    """(name -> .pte, batches) for portable fp32, XNNPACK fp32, XNNPACK int8 and an int32-input program."""
+    """(name -> .pte, batches) for portable fp32, XNNPACK fp32, XNNPACK int8 (its word table on
+    the quantized embedding_byte kernel) and an int32-input program."""
     import torch
     from edgebert.exporters import ExportRequest, get_exporter
     from executorch.exir import to_edge

@@ -156,7 +156,8 @@ def _toolchain(abi: str) -> dict:
         if shutil.which(tool) is None:
             raise RunnerMissing(f"{tool} not found: cannot build the native .pte runner", f"apt-get install {pkg}")
     torch_lib = et_dir.parent / "torch" / "lib"
-    lib_dirs = [et_dir / "lib", et_dir / "extension" / "pybindings", et_dir / "backends" / "qualcomm", torch_lib]
+    lib_dirs = [et_dir / "lib", et_dir / "extension" / "pybindings", et_dir / "backends" / "qualcomm",
+                et_dir / "kernels" / "quantized", torch_lib]
     lib_dirs += [pylib.parent] if pylib else []
     return {"et_dir": et_dir, "pylib": pylib, "cxx": cxx, "torch_lib": torch_lib, "lib_dirs": lib_dirs,
             "version": _executorch_version(et_dir)}

@@ -14,6 +14,11 @@ ET_DTYPES = {3: "int32", 4: "int64", 6: "float32"}  # ExecuTorch ScalarType code
 def load(path: str, threads: int | None, input_names, version):
     import torch
     from executorch.extension.pybindings import portable_lib
+
+    try:  # int8/4-bit word tables run on the quantized kernels, which this import registers
+        import executorch.kernels.quantized  # noqa: F401
+    except ImportError:
+        pass
     from executorch.runtime import Runtime
 
     if threads:

@@ -3,7 +3,9 @@
 torch.export -> (torchao PT2E static int8, per-channel weights) -> to_edge_transform_and_lower
 with XnnpackPartitioner -> .pte. Ops XNNPACK does not take (LayerNorm, embedding gathers,
 some shape ops) stay on ExecuTorch's portable CPU kernels; `inspect` reports that share
-because undelegated ops run far slower on phones.
+because undelegated ops run far slower on phones. With int8 the word table is stored int8 per
+row (or 4-bit per group, ``options["embedding_bits"]``) behind ExecuTorch's quantized gather
+(et_embeddings says how), unless ``embeddings`` is among the float modules.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from edgebert.quiet import quiet
 
 from .. import register_exporter
 from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, Precision, TensorSpec
+from ..et_embeddings import OPS, WORD, other_readers, scheme, with_quantized_word_table
 from ..pt2e import calibrate_and_convert, export_program, xnnpack_quantizer
 
 
@@ -28,12 +31,14 @@ class ExecuTorchExporter(Exporter):
     precisions = (Precision.FP32, Precision.INT8)
     export_modules = ("executorch.exir", "executorch.backends.xnnpack.partition.xnnpack_partitioner",
                       "torchao.quantization.pt2e")
-    runtime_modules = ("executorch.runtime",)
+    runtime_modules = ("executorch.runtime", "executorch.kernels.quantized")
     format = "pte"
     libraries = ("executorch", "torchao")
     runtime_pip = "executorch"
     android_runner = "native"
     colour = "#1f77b4"
+    # the word table is int8 by default here; --keep-float embeddings (or the fallback) keeps it float
+    default_float_modules = ("classifier",)
 
     def export(self, req: ExportRequest) -> Artifact:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
@@ -46,11 +51,12 @@ class ExecuTorchExporter(Exporter):
         reference = None
         quant: dict[str, Any] = {"scheme": "none"}
         if req.quantize == "int8":
-            graph = calibrate_and_convert(req.model, args, xnnpack_quantizer(req.float_modules, model=req.model), req.calibration)
+            graph, embedding = self._int8_graph(req, args)
             reference = graph
             program = export_program(graph, args)
             quant = {"scheme": "static int8 (torchao PT2E, XNNPACKQuantizer, per-channel symmetric weights, "
-                               "per-tensor activations)", "float_modules": list(req.float_modules)}
+                               "per-tensor activations)", "float_modules": list(req.float_modules),
+                     "embedding": embedding}
         else:
             program = export_program(req.model, args)
         try:
@@ -73,7 +79,28 @@ class ExecuTorchExporter(Exporter):
             reference=reference, quantization=quant, details=census,
         )
 
+    @staticmethod
+    def _int8_graph(req: ExportRequest, args: tuple) -> tuple[torch.fx.GraphModule, str]:
+        """The calibrated PT2E graph, its word table quantized where it can be; and that scheme."""
+        bits = req.options.get("embedding_bits", 8)
+        if bits not in OPS:
+            raise ExportError(f"embedding_bits {bits!r} is not supported", "use 8 (int8 per row) or 4 (4-bit per group)")
+
+        def convert(model):
+            return calibrate_and_convert(model, args, xnnpack_quantizer(req.float_modules, model=model), req.calibration)
+
+        model = ("embeddings is a float module" if "embeddings" in req.float_modules
+                 else with_quantized_word_table(req.model, bits))
+        if isinstance(model, str):
+            return convert(req.model), f"float word embeddings ({model})"
+        graph = convert(model)
+        readers = other_readers(graph)
+        if readers:  # those readers would compute with the raw codes
+            return convert(req.model), f"float word embeddings (also read by {', '.join(sorted(set(readers)))})"
+        return graph, scheme(bits, req.model.embeddings.word_embeddings.embedding_dim)
+
     def runner(self, artifact: Artifact):
+        import executorch.kernels.quantized  # noqa: F401  registers the quantized gather kernels
         from executorch.runtime import Runtime
 
         with quiet("the ExecuTorch runtime"):  # cpuinfo_utils.cpp probing /sys for the CPU model
@@ -106,9 +133,16 @@ def _precision_words(artifact: Artifact, int8_share: float) -> str:
     """What really runs int8: a sensitivity fallback may have kept every quantizable layer float."""
     if not int8_share:
         return "; all float32" + (" (every quantizable layer kept float)" if artifact.precision == "int8" else "")
+    emb = artifact.quantization.get("embedding", "")
+    table = ("int8 per row" if emb.startswith("per-row int8") else "4-bit per group" if emb.startswith("4-bit")
+             else None)
+    linears = artifact.reference is None or _int8_linears(artifact)
+    parts = (["linears and matmuls int8 inside XNNPACK"] if linears else []) + \
+        ([f"word embeddings {table} (ExecuTorch quantized gather)"] if table else [])
     kept = [m for m in artifact.quantization.get("float_modules", []) if m not in ("embeddings", "classifier")]
-    return (f"; {int8_share:.0%} of matrix weights int8 (linears and matmuls inside XNNPACK), "
-            "LayerNorm/Softmax/embeddings float" + (f"; kept float: {', '.join(kept)}" if kept else ""))
+    return (f"; {int8_share:.0%} of matrix weights {'int8' if table != '4-bit per group' else 'int8 or 4-bit'} "
+            f"({', '.join(parts)}), LayerNorm/Softmax/{'position embeddings' if table else 'embeddings'} float"
+            + (f"; kept float: {', '.join(kept)}" if kept else ""))
 
 
 def graph_census(lowered) -> dict[str, Any]:
@@ -130,15 +164,26 @@ def graph_census(lowered) -> dict[str, Any]:
     return {"delegate_segments": segments, "delegated_ops": delegated, "portable_ops": dict(portable)}
 
 
+def _weights(artifact: Artifact) -> dict[str, torch.Tensor]:
+    return artifact.reference.state_dict() if artifact.reference is not None else {}
+
+
+def _int8_linears(artifact: Artifact) -> bool:
+    return any(t.dtype == torch.int8 and n != f"{WORD}.weight" for n, t in _weights(artifact).items())
+
+
 def _int8_share(artifact: Artifact) -> float:
-    """Share of matrix weights stored int8 in the converted graph the .pte was lowered from."""
-    ref = artifact.reference
-    if ref is None:
+    """Share of matrix weights stored int8 (or 4-bit) in the converted graph the .pte was lowered
+    from: linears and the word table. A 4-bit table packs two weights per uint8; its per-group
+    scales are not weights."""
+    if artifact.reference is None:
         return float(artifact.details.get("int8_weight_share", 0.0))
     q = f = 0
-    for t in ref.state_dict().values():
+    for name, t in _weights(artifact).items():
         if t.dtype == torch.int8:
             q += t.numel()
-        elif t.dtype.is_floating_point and t.dim() == 2:
+        elif t.dtype == torch.uint8 and name == f"{WORD}.weight":
+            q += 2 * t.numel()
+        elif t.dtype.is_floating_point and t.dim() == 2 and name != f"{WORD}.scales":
             f += t.numel()
     return round(q / (q + f), 4) if q + f else 0.0

@@ -16,6 +16,7 @@ TOL = 1e-5
 
 
 def _reference(path, batch, int32=False) -> np.ndarray:
+    import executorch.kernels.quantized  # noqa: F401  the int8 program's word table needs these kernels
     import torch
     from executorch.runtime import Runtime
 

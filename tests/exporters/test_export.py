@@ -178,3 +178,16 @@ def test_a_killed_export_leaves_no_scratch_after_the_rerun(hf_bert_dir, sentimen
     res = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == [MARKER, "executorch-fp32"]
+
+
+def test_executorch_int8_bundle_records_the_embedding_bits_asked_for(hf_bert_dir, sentiment_csv, tmp_path):
+    """--embedding-bits reaches the exporter: the bundle's metadata and summary say 4-bit, the
+    default (classifier-only float list) leaves embeddings off it, and the gates pass."""
+    res = CliRunner().invoke(app, ["export", str(hf_bert_dir), "--target", "executorch", "--quantize", "int8",
+                                   "--calibration", str(sentiment_csv), "--seq-len", "32", "--calib-size", "16",
+                                   "--eval-limit", "40", "--embedding-bits", "4", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output[-2000:]
+    meta = json.loads((tmp_path / "b" / "executorch-int8" / "metadata.json").read_text())
+    assert meta["quantization"]["embedding"].startswith("4-bit word embeddings"), meta["quantization"]
+    assert "embeddings" not in meta["float_modules"] and meta["status"] == "passed"
+    assert "word embeddings 4-bit per group" in meta["precision_report"]["summary"]

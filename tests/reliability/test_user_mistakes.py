@@ -141,6 +141,9 @@ def cases(home: Path) -> dict[str, tuple[list, str]]:
         "export-negative-budget": (["export", clf, "--calibration", data, "--target", "onnx", "--accuracy-budget", -5,
                                     "--out", out / "e2"], "--accuracy-budget -5.0 is not a number of accuracy points"),
         "export-no-data-flag": (["export", clf, "--target", "onnx", "--out", out / "e3"], "pass --calibration FILE"),
+        "export-embedding-bits-3": (["export", clf, "--calibration", data, "--target", "executorch", "--quantize",
+                                     "int8", "--embedding-bits", 3, "--out", out / "e4"],
+                                    "--embedding-bits 3 is not supported"),
         "compress-zero-fractions": (["compress", "--teacher", clf, "--data", data, "--recipe", home / "zero.yaml",
                                      "--out", out / "c4"], "each split needs a fraction above 0"),
         # fail before the long work
@@ -167,7 +170,7 @@ CASE_NAMES = [
     "eval-seq-len-above-positions", "recipe-not-utf8", "eval-json-is-a-folder", "teacher-top-layers-negative",
     "non-bert-corrupt-safetensors", "non-bert-pickle-only", "teacher-pooling", "teacher-seq-len-above-positions",
     "teacher-top-layers-too-many", "eval-seq-len-zero", "export-keep-float-unknown", "export-negative-budget",
-    "export-no-data-flag", "compress-zero-fractions", "run-recipe-for-a-deeper-teacher", "run-unreachable-ssh",
+    "export-no-data-flag", "export-embedding-bits-3", "compress-zero-fractions", "run-recipe-for-a-deeper-teacher", "run-unreachable-ssh",
     "run-unknown-device", "unknown-option", "not-an-int",
     *[f"{cmd}-{name}" for cmd in ("bench", "demo") for name in BUNDLE_DAMAGE],
 ]

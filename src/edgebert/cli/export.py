@@ -34,6 +34,10 @@ def export(
                                   "layers in float when over budget."),
     keep_float: list[str] = typer.Option([], "--keep-float", help="Module kept in float "
                                          "(e.g. encoder.layer.0); repeatable."),
+    embedding_bits: int = typer.Option(8, "--embedding-bits", help="With --quantize int8, bits per "
+                                       "word-embedding weight: 8 (int8 per row) or 4 (4-bit per group of "
+                                       "32). Only executorch uses 4; onnx always stores 8; other targets "
+                                       "ignore it. --keep-float embeddings keeps the table float."),
     seed: int = typer.Option(0, "--seed", help="Split seed (use the one the model was trained with)."),
 ) -> None:
     """Export gated, phone-ready bundles: artifact + tokenizer + labels + metadata."""
@@ -47,7 +51,8 @@ def export(
     targets = ["all"] if target == "all" else [t.strip() for t in target.split(",") if t.strip()]
     opts = ExportOptions(targets=targets, quantize=quantize, seq_len=seq_len, calib_size=calib_size,
                          split_seed=seed, eval_limit=eval_limit, accuracy_budget=accuracy_budget,
-                         fallback=fallback, float_modules=list(keep_float)).validate()
+                         fallback=fallback, float_modules=list(keep_float),
+                         embedding_bits=embedding_bits).validate()
     check_output_dir(out_dir, "--out")
     inputs = resolve(model, calibration, data_flag="--calibration")
     model_dir, data = inputs.model_dir, inputs.data

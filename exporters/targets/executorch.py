@@ -1,9 +1,11 @@
 """ExecuTorch `.pte` with the XNNPACK delegate (Android and iOS CPU).
 
-torch.export -> (torchao PT2E static int8, per-channel weights) -> to_edge_transform_and_lower
-with XnnpackPartitioner -> .pte. Ops XNNPACK does not take (LayerNorm, embedding gathers,
-some shape ops) stay on ExecuTorch's portable CPU kernels; `inspect` reports that share
-because undelegated ops run far slower on phones. With int8 the word table is stored int8 per
+torch.export with a dynamic sequence length (2..seq_len; the sentence's own tokens) ->
+(torchao PT2E static int8, per-channel weights) -> to_edge_transform_and_lower with
+XnnpackPartitioner -> .pte. LayerNorm is written in ops XNNPACK takes (xnnpack_layernorm)
+and attention uses 3-D bmm (no expand copies), so only the embedding gathers, the mask's
+unsqueezes and the pooling sum stay on ExecuTorch's portable CPU kernels; `inspect` reports
+that share because undelegated ops run far slower on phones. With int8 the word table is stored int8 per
 row (or 4-bit per group, ``options["embedding_bits"]``) behind ExecuTorch's quantized gather
 (et_embeddings says how), unless ``embeddings`` is among the float modules.
 """
@@ -22,6 +24,8 @@ from .. import register_exporter
 from ..base import INPUT_NAMES, OUTPUT_NAME, Artifact, Exporter, ExportError, ExportRequest, Precision, TensorSpec
 from ..et_embeddings import OPS, WORD, other_readers, scheme, with_quantized_word_table
 from ..pt2e import calibrate_and_convert, export_program, xnnpack_quantizer
+from ..sequence import SeqKind, SequenceShape
+from ..xnnpack_layernorm import with_xnnpack_layernorms
 
 
 @register_exporter
@@ -41,24 +45,37 @@ class ExecuTorchExporter(Exporter):
     default_float_modules = ("classifier",)
 
     def export(self, req: ExportRequest) -> Artifact:
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-        from executorch.exir import to_edge_transform_and_lower
-
         if req.quantize not in self.quantize_modes:
             raise ExportError(f"ExecuTorch does not support --quantize {req.quantize}",
                               f"use one of {', '.join(self.quantize_modes)}")
         args = req.example_args()
+        # LayerNorm in ops XNNPACK delegates (ExecuTorch 1.4 has no LayerNorm in XNNPACK)
+        model = with_xnnpack_layernorms(req.model)
+        try:
+            art = self._export(req, model, args, SequenceShape.dynamic(req.seq_len))
+        except ExportError as exc:  # a graph that specializes its length exports at the fixed length
+            art = self._export(req, model, args, SequenceShape.static(req.seq_len))
+            art.notes.append(f"exported at a fixed length: a dynamic one failed ({exc.message[:200]})")
+        return art
+
+    def _export(self, req: ExportRequest, model: torch.nn.Module, args: tuple, sequence: SequenceShape) -> Artifact:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+
+        dynamic = None if sequence.kind is SeqKind.STATIC else \
+            ({1: torch.export.Dim("seq", min=sequence.min_len, max=sequence.max_len)},) * len(INPUT_NAMES)
         reference = None
         quant: dict[str, Any] = {"scheme": "none"}
         if req.quantize == "int8":
-            graph, embedding = self._int8_graph(req, args)
+            graph, embedding = self._int8_graph(req, model, args, dynamic)
             reference = graph
-            program = export_program(graph, args)
+            program = export_program(graph, args, dynamic)
             quant = {"scheme": "static int8 (torchao PT2E, XNNPACKQuantizer, per-channel symmetric weights, "
                                "per-tensor activations)", "float_modules": list(req.float_modules),
                      "embedding": embedding}
         else:
-            program = export_program(req.model, args)
+            program = export_program(model, args, dynamic)
+        weights = weight_bytes(program)
         try:
             with quiet("ExecuTorch lowering") as log:
                 lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
@@ -71,32 +88,34 @@ class ExecuTorchExporter(Exporter):
                               "an op is not supported by ExecuTorch/XNNPACK") from None
         path = req.out_dir / f"model{self.suffix}"
         path.write_bytes(et.buffer)
-        seq = req.seq_len
+        seq: int | str = req.seq_len if sequence.kind is SeqKind.STATIC else "seq"
         return Artifact(
             target=self.target, path=path, precision=self.precision_for(req.quantize),
             inputs=[TensorSpec(n, "int64", [1, seq]) for n in INPUT_NAMES],
             outputs=[TensorSpec(OUTPUT_NAME, "float32", [1, req.model.config.num_labels])],
-            reference=reference, quantization=quant, details=census,
+            reference=reference, quantization=quant, details={**census, "weight_bytes": weights}, sequence=sequence,
         )
 
     @staticmethod
-    def _int8_graph(req: ExportRequest, args: tuple) -> tuple[torch.fx.GraphModule, str]:
+    def _int8_graph(req: ExportRequest, source: torch.nn.Module, args: tuple,
+                    dynamic: Any = None) -> tuple[torch.fx.GraphModule, str]:
         """The calibrated PT2E graph, its word table quantized where it can be; and that scheme."""
         bits = req.options.get("embedding_bits", 8)
         if bits not in OPS:
             raise ExportError(f"embedding_bits {bits!r} is not supported", "use 8 (int8 per row) or 4 (4-bit per group)")
 
         def convert(model):
-            return calibrate_and_convert(model, args, xnnpack_quantizer(req.float_modules, model=model), req.calibration)
+            return calibrate_and_convert(model, args, xnnpack_quantizer(req.float_modules, model=model), req.calibration,
+                                         dynamic_shapes=dynamic)
 
         model = ("embeddings is a float module" if "embeddings" in req.float_modules
-                 else with_quantized_word_table(req.model, bits))
+                 else with_quantized_word_table(source, bits))
         if isinstance(model, str):
-            return convert(req.model), f"float word embeddings ({model})"
+            return convert(source), f"float word embeddings ({model})"
         graph = convert(model)
         readers = other_readers(graph)
         if readers:  # those readers would compute with the raw codes
-            return convert(req.model), f"float word embeddings (also read by {', '.join(sorted(set(readers)))})"
+            return convert(source), f"float word embeddings (also read by {', '.join(sorted(set(readers)))})"
         return graph, scheme(bits, req.model.embeddings.word_embeddings.embedding_dim)
 
     def runner(self, artifact: Artifact):
@@ -143,6 +162,16 @@ def _precision_words(artifact: Artifact, int8_share: float) -> str:
     return (f"; {int8_share:.0%} of matrix weights {'int8' if table != '4-bit per group' else 'int8 or 4-bit'} "
             f"({', '.join(parts)}), LayerNorm/Softmax/{'position embeddings' if table else 'embeddings'} float"
             + (f"; kept float: {', '.join(kept)}" if kept else ""))
+
+
+def weight_bytes(program) -> dict[str, int]:
+    """Bytes of the parameters and constants the program is lowered from, by dtype (for size accounting)."""
+    out: Counter[str] = Counter()
+    tensors = {**program.state_dict, **program.constants}
+    for t in tensors.values():
+        if isinstance(t, torch.Tensor):
+            out[str(t.dtype).replace("torch.", "")] += t.numel() * t.element_size()
+    return dict(out)
 
 
 def graph_census(lowered) -> dict[str, Any]:

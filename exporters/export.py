@@ -10,6 +10,7 @@ Where the target's runtime cannot run here (CoreML off macOS) the bundle's statu
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import platform
 import tempfile
@@ -35,7 +36,7 @@ from . import get_exporter, target_names
 from .base import FLOAT, INPUT_NAMES, Artifact, Exporter, ExportRequest, Precision
 from .bundle import read_bundle, reference_doc, write_bundle
 from .gates import accuracy_gate, fed_lengths, parity, run_examples
-from .sequence import SequenceShape
+from .sequence import SeqKind, SequenceShape
 from .size_accounting import size_accounting
 
 
@@ -175,12 +176,33 @@ def _gate(exporter: Exporter, art: Artifact, ctx: ExportContext, opts: ExportOpt
     if not exporter.can_run_here():
         return _unverified_gate(exporter, art, ctx, opts)
     t0 = time.time()
-    par, acc = _numerics(exporter.runner(art), exporter, art, ctx, opts, "gates")
-    ok = par.passed and acc.passed
+    run = exporter.runner(art)
+    par, acc = _numerics(run, exporter, art, ctx, opts, "gates")
+    padded = _padded_parity(run, exporter, art, ctx)
+    ok = par.passed and acc.passed and (padded is None or padded.passed)
     return {"status": "passed" if ok else "failed", "passed": ok, "runtime_checked": True,
             "verified_in": f"{exporter.target} runtime on {platform.system()} {platform.machine()}",
             "parity": par.to_dict(), "accuracy": acc.to_dict(), "lengths": fed_lengths(ctx.eval_enc, art.sequence),
+            **({"parity_at_max_length": padded.to_dict()} if padded is not None else {}),
             "seconds": round(time.time() - t0, 1)}
+
+
+PADDED_EXAMPLES = 64
+
+
+def _padded_parity(run, exporter: Exporter, art: Artifact, ctx: ExportContext):
+    """A length-flexible artifact fed unpadded sentences never sees a [PAD]: one that ignored the
+    mask would pass. The app may pad (to the maximum, or to an enumerated length), so the
+    first examples are also run padded to the maximum, against the same thresholds."""
+    if art.sequence is None or art.sequence.kind is SeqKind.STATIC:
+        return None
+    k = min(PADDED_EXAMPLES, len(ctx.eval_enc))
+    head = dataclasses.replace(ctx.eval_enc, input_ids=ctx.eval_enc.input_ids[:k],
+                               attention_mask=ctx.eval_enc.attention_mask[:k],
+                               token_type_ids=ctx.eval_enc.token_type_ids[:k],
+                               labels=None if ctx.eval_enc.labels is None else ctx.eval_enc.labels[:k])
+    logits = run_examples(run, head, f"{exporter.target}-{art.precision}: padded to {ctx.seq_len}")
+    return parity(logits, ctx.eval_ref[:k], exporter.thresholds(art.precision))
 
 
 def _numerics(run, exporter: Exporter, art: Artifact, ctx: ExportContext, opts: ExportOptions, what: str):
@@ -280,6 +302,7 @@ def export_target(target: str, ctx: ExportContext, out_dir: Path, opts: ExportOp
 def _reasons(gates: dict) -> list[str]:
     out = [f"structure: {p}" for p in (gates.get("structure") or {}).get("problems", [])]
     out += _numeric_reasons(gates.get("parity"), gates.get("accuracy"))
+    out += [f"padded to the maximum length, {r}" for r in _numeric_reasons(gates.get("parity_at_max_length"), None)]
     ref = gates.get("torch_reference") or {}
     out += [f"torch reference graph (not the artifact): {r}" for r in _numeric_reasons(ref.get("parity"), ref.get("accuracy"))]
     return out

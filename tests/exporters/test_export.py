@@ -57,8 +57,12 @@ def test_a_dynamic_length_artifact_is_gated_at_each_examples_own_length(hf_bert_
 
     monkeypatch.setattr(OnnxExporter, "runner", spying_runner)
     (res,) = export_model(hf_bert_dir, labelled, tmp_path, ExportOptions(["onnx"], "none", seq_len=32))
-    assert res.passed and len(fed) == 20
-    assert all(width == tokens for width, tokens in fed), fed  # no [PAD] fed
+    # 20 held-out examples at their own length, then the same padded to the maximum (a mask check)
+    assert res.passed and len(fed) == 40
+    real, padded = fed[:20], fed[20:]
+    assert all(width == tokens for width, tokens in real), real  # no [PAD] fed
+    assert all(width == 32 for width, _ in padded) and [t for _, t in padded] == [t for _, t in real]
+    fed = real
     assert max(w for w, _ in fed) < 32  # the fixture's sentences are short
     lengths = json.loads((res.path / "metadata.json").read_text())["gates"]["lengths"]
     assert lengths["kind"] == "dynamic" and lengths["max"] == max(w for w, _ in fed)

@@ -88,7 +88,8 @@ class BenchReport:
         return {"format": "edgebert-bench", "format_version": 1, "started": self.started, "seconds": self.seconds,
                 "complete": self.complete, "error": self.error, "leftover_on_device": self.leftover,
                 "device": self.device, "settings": self.settings,
-                "measurements": [asdict(m) | {"vs_teacher": self.comparison(m)} for m in self.measurements]}
+                "measurements": [asdict(m) | {"vs_teacher": self.comparison(m), "p50_ms_real_lengths": m.p50_real,
+                                              "model_rss_mb": m.model_rss_mb} for m in self.measurements]}
 
 
 # --------------------------------------------------------------------------- bundles

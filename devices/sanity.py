@@ -10,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebert.exporters.base import Precision
+from edgebert.exporters.base import INPUT_NAMES, Precision
 from edgebert.exporters.metadata import BundleMetadata
 from edgebert.exporters.sequence import fit
-
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 from .settings import DEFAULT_SENTENCE
 

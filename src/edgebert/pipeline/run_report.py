@@ -75,25 +75,13 @@ def _bench_rows(bench_dir: Path) -> tuple[dict, dict[str, dict]]:
             "status": m.get("status"), "p50_ms": (r.get("latency_ms") or {}).get("p50"),
             "p90_ms": (r.get("latency_ms") or {}).get("p90"), "runs": r.get("runs"), "load_ms": r.get("load_ms"),
             "peak_rss_mb": r.get("peak_rss_mb"), "runtime": r.get("runtime"), "runner": m.get("runner"),
-            "p50_ms_real_lengths": _p50_real(m), "real_lengths": (r.get("real_lengths") or {}).get("lengths"),
-            "model_rss_mb": _model_rss(r),
+            # derived once, by the bench (Measurement.p50_real / model_rss_mb)
+            "p50_ms_real_lengths": m.get("p50_ms_real_lengths"), "real_lengths": (r.get("real_lengths") or {}).get("lengths"),
+            "model_rss_mb": m.get("model_rss_mb"),
             "logits_check": (m.get("sanity") or {}).get("passed"), "error": m.get("error")}
     dev = doc.get("device") or {}
     return {"where": dev.get("where") or dev.get("spec"), "emulated": dev.get("emulated"), "complete": doc.get("complete"),
             "error": doc.get("error"), "kind": dev.get("kind"), "extra": dev.get("extra")}, by_bundle
-
-
-def _p50_real(m: dict) -> float | None:
-    """p50 over real sentences at their own lengths; a static-length artifact runs each padded."""
-    r = m.get("result") or {}
-    if r.get("real_lengths"):
-        return r["real_lengths"]["latency_ms"]["p50"]
-    return (r.get("latency_ms") or {}).get("p50") if m.get("padded_always") else None
-
-
-def _model_rss(r: dict) -> float | None:
-    before = (r.get("extra") or {}).get("rss_before_load_mb")
-    return None if before is None or r.get("peak_rss_mb") is None else r["peak_rss_mb"] - before
 
 
 def build_report(spec, run_dir: Path, student_dir: Path, bundles: dict, bench_dirs: dict[str, Path], steps: dict) -> dict:

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 
 
 def rows(a) -> list[dict]:
@@ -102,6 +103,37 @@ def collect(a, reports: dict[str, dict], timed: dict | None = None) -> tuple[lis
     return table, notes
 
 
+def _portable(value, roots: list[tuple[str, str]]):
+    """Every string with this machine's cache or repo folder written as $EDGEBERT_CACHE or ."""
+    if isinstance(value, dict):
+        return {k: _portable(v, roots) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_portable(v, roots) for v in value]
+    if isinstance(value, str):
+        for real, name in roots:
+            value = value.replace(real, name)
+    return value
+
+
+def write_results(out: Path, results: dict, suffix: str = "") -> None:
+    """results.json and .md with no path of the machine that made them (a reader elsewhere has other ones)."""
+    from edgebert.fsutil import cache_dir
+
+    roots = [(str(cache_dir().resolve()), "$EDGEBERT_CACHE"), (str(ROOT), ".")]
+    results = _portable(json.loads(json.dumps(results, default=str)), roots)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"results{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"results{suffix}.md").write_text(markdown(results))
+    print(markdown(results))
+
+
+def local_path(portable: str) -> Path:
+    """A path as written by write_results, on this machine."""
+    from edgebert.fsutil import cache_dir
+
+    return ROOT / portable.replace("$EDGEBERT_CACHE", str(cache_dir().resolve()))
+
+
 def latency_pass(a, results: dict) -> dict:
     """Time the teacher and every row's student back to back, so all rows see the same machine.
 
@@ -115,7 +147,7 @@ def latency_pass(a, results: dict) -> dict:
 
     torch.manual_seed(0)
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    paths = {"teacher": Path(results["teacher_path"])} | {k: a.work / k for k in results["reports"]}
+    paths = {"teacher": local_path(results["teacher_path"])} | {k: a.work / k for k in results["reports"]}
     timed = {}
     for key, path in paths.items():
         model = load_model(path).eval()
@@ -214,9 +246,7 @@ def main() -> None:
         timed = (results.get("latency_pass") or {}).get("results")
         results["rows"], notes = collect(used, results["reports"], timed)
         results["notes"] = notes + [n for n in results.get("extra_notes", []) if n not in notes]
-        (a.out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-        (a.out / "results.md").write_text(markdown(results))
-        print(markdown(results))
+        write_results(a.out, results)
         return
     max_steps = None
     if a.quick:
@@ -263,11 +293,7 @@ def main() -> None:
         "rows": results_rows, "notes": notes, "total_minutes": round((time.time() - t0) / 60, 1),
         "reports": reports,
     }
-    a.out.mkdir(parents=True, exist_ok=True)
-    suffix = "-quick" if a.quick else ""
-    (a.out / f"results{suffix}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (a.out / f"results{suffix}.md").write_text(markdown(results))
-    print(markdown(results))
+    write_results(a.out, results, "-quick" if a.quick else "")
 
 
 if __name__ == "__main__":
